@@ -1,0 +1,544 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The connlimit counting engine.
+ *
+ * Each rule owns a table (struct cl_table) with two rhashtables:
+ *   keys:  one struct cl_key per masked address + zone + family, holding the
+ *          key's count and its entries on two lists;
+ *   conns: one struct cl_conn per counted connection, found by
+ *          (key, ORIGINAL tuple, ORIGINAL-direction zone id), so a
+ *          connection is counted once however many of its packets pass.
+ * A packet costs two hash lookups, at most CL_GC_PER_PACKET entry checks plus
+ * the key's pending entries (each checked entry is removed or moved on, so
+ * this is constant when amortised) and one spinlock: nothing walks a key's
+ * connections, however many it holds.
+ *
+ * How the engine learns that a connection is gone.  An out-of-tree module
+ * gets no callback when a conntrack dies, so each entry keeps a pointer to
+ * its nf_conn WITHOUT a reference (nothing is pinned: a dead conntrack
+ * never occupies nf_conntrack_max on our behalf, and no namespace teardown
+ * waits for us).  nf_conn is SLAB_TYPESAFE_BY_RCU: under RCU the memory
+ * stays an nf_conn, though it may be freed and reused.  cl_conn_state()
+ * takes a reference only if the refcount is not zero, then checks that the
+ * object is still our connection (net, ORIGINAL tuple, zone) and alive
+ * (not dying, not expired, TCP not in TIME_WAIT/CLOSE).  A conntrack that
+ * was never confirmed (the packet was refused here or dropped later) is
+ * freed with its packet, so its entry is seen dead at the next check.
+ *
+ * When entries are checked:
+ *   - pending list (conntrack unconfirmed when last seen): all of them, on
+ *     every packet of the key, so a refused connection stops counting at
+ *     the key's next packet;
+ *   - confirmed list: the CL_GC_PER_PACKET oldest on every packet of the
+ *     key (live ones rotate to the tail);
+ *   - all of the key's entries when an already counted connection finds the
+ *     count above the limit, at most once per jiffy per key: a live
+ *     connection is refused only on an exact count, give or take the
+ *     connections that died within the current jiffy;
+ *   - all entries of all keys by the background work every CL_GC_INTERVAL,
+ *     which also frees keys left without entries.
+ * So an entry whose conntrack died is counted (over-count) for at most one
+ * background pass, about one second; a count is never under: every
+ * connection that passed is on a list until seen dead.
+ *
+ * Locking: a key's spinlock guards its lists, its count and the conns
+ * entries that point at it (insert and remove).  Lookups run under RCU;
+ * keys and entries are freed through call_rcu.  The match runs with BH
+ * disabled (legacy tables) and enabled (nft_compat, OUTPUT), the work in
+ * process context: every lock is taken with _bh.  No lock or hash seed is
+ * shared between rules or namespaces (rhashtable seeds each table).
+ *
+ * The upstream nf_conncount bugs, and how each is excluded here:
+ *  1. Confirm race (tuple not yet in the conntrack hash): we never look the
+ *     tuple up; an unconfirmed conntrack is checked through its own object.
+ *  2. "Error" vs "count 0": the count includes the packet's connection, so
+ *     it is >= 1; errors are negative and distinct.
+ *  3. Zone comparison: the ORIGINAL-direction zone id is part of the entry's
+ *     identity and is compared as an id, never as a direction mask.
+ *  4. Early-confirmed conntracks (localhost, TIME_WAIT reuse): a connection
+ *     is added whatever its confirmation state; a new conntrack on the same
+ *     tuple replaces the old one in the existing entry.
+ *  5. Walking a mutable rbtree without a lock: rhashtables with RCU lookups.
+ *  6. Uninitialised fields: entries are built from zeroed ids; allocations
+ *     set every field before publication.
+ *  7. Teardown order: the work is stopped (flag + cancel, or disable) before
+ *     a table is freed; module exit runs rcu_barrier() before
+ *     kmem_cache_destroy().
+ *  8. GC skip heuristics: the only one is the once-per-jiffy full recount,
+ *     compared for equality at unsigned long width; nothing else is skipped.
+ *  9. Conntrack reference leaks: references live only inside
+ *     cl_conn_state() and the caller's lookup, each put on every path.
+ * 10. Shared lock arrays and hash seeds: none; everything is per table.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/jiffies.h>
+#include <linux/list.h>
+#include <linux/rhashtable.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/workqueue.h>
+#include <net/net_namespace.h>
+#include <net/netfilter/nf_conntrack.h>
+#include <net/netfilter/nf_conntrack_tuple.h>
+#include <net/netfilter/nf_conntrack_zones.h>
+
+#include "compat.h"
+#include "engine.h"
+#include "stats.h"
+
+/* Confirmed entries checked per packet of a key, oldest first. */
+#define CL_GC_PER_PACKET	2
+/* Period of the background pass over every entry of a table. */
+#define CL_GC_INTERVAL		HZ
+/* Keys visited by the background pass between two reschedule points. */
+#define CL_GC_BATCH		64
+
+struct cl_table {
+	struct rhashtable keys;
+	struct rhashtable conns;
+	possible_net_t net;
+	struct delayed_work gc_work;
+	bool stopping;			/* set before the work is stopped */
+};
+
+struct cl_key {
+	struct rhash_head node;
+	struct cl_key_id id;
+	spinlock_t lock;
+	bool dead;			/* unhashed, being freed: look up again */
+	unsigned int count;		/* entries on both lists */
+	unsigned long recounted;	/* jiffies of the last full recount */
+	struct list_head confirmed;	/* oldest check first */
+	struct list_head pending;	/* conntrack unconfirmed when last seen */
+	struct rcu_head rcu;
+};
+
+/* Identity of a counted connection.  Compared with memcmp: zero it first. */
+struct cl_conn_id {
+	struct cl_key *key;
+	struct nf_conntrack_tuple tuple;	/* ORIGINAL direction */
+	u16 zone;				/* ORIGINAL-direction zone id */
+};
+
+struct cl_conn {
+	struct rhash_head node;
+	struct cl_conn_id id;
+	struct list_head list;		/* on key->confirmed or key->pending */
+	struct nf_conn *ct;		/* no reference: see cl_conn_state() */
+	struct rcu_head rcu;
+};
+
+enum cl_conn_state {
+	CL_CONN_DEAD,
+	CL_CONN_UNCONFIRMED,
+	CL_CONN_CONFIRMED,
+};
+
+static const struct rhashtable_params cl_key_params = {
+	.head_offset = offsetof(struct cl_key, node),
+	.key_offset = offsetof(struct cl_key, id),
+	.key_len = sizeof(struct cl_key_id),
+	.automatic_shrinking = true,
+};
+
+static const struct rhashtable_params cl_conn_params = {
+	.head_offset = offsetof(struct cl_conn, node),
+	.key_offset = offsetof(struct cl_conn, id),
+	.key_len = sizeof(struct cl_conn_id),
+	.automatic_shrinking = true,
+};
+
+static struct kmem_cache *cl_key_cache __read_mostly;
+static struct kmem_cache *cl_conn_cache __read_mostly;
+
+static void cl_conn_id_init(struct cl_conn_id *id, struct cl_key *key,
+			    const struct nf_conn *ct)
+{
+	memset(id, 0, sizeof(*id));
+	id->key = key;
+	id->tuple = ct->tuplehash[IP_CT_DIR_ORIGINAL].tuple;
+	id->zone = nf_ct_zone_id(nf_ct_zone(ct), IP_CT_DIR_ORIGINAL);
+}
+
+static bool cl_ct_closed(const struct nf_conn *ct)
+{
+	u8 state;
+
+	if (nf_ct_is_dying(ct))
+		return true;
+	if (nf_ct_is_confirmed(ct) && nf_ct_is_expired(ct))
+		return true;
+	if (nf_ct_protonum(ct) != IPPROTO_TCP)
+		return false;
+	state = READ_ONCE(ct->proto.tcp.state);
+	return state == TCP_CONNTRACK_TIME_WAIT || state == TCP_CONNTRACK_CLOSE;
+}
+
+/*
+ * Is the conntrack behind @conn still the connection we counted, and alive?
+ * Caller holds rcu_read_lock(): @conn->ct may have been freed and reused, but
+ * stays an nf_conn (SLAB_TYPESAFE_BY_RCU).  A zero refcount means freed; a
+ * reference taken on a reused object is checked against our identity and
+ * dropped.  Reuse for a new conntrack of the very same connection (same net,
+ * tuple and zone) keeps counting, which is what that connection is.
+ */
+static enum cl_conn_state cl_conn_state(const struct cl_table *table,
+					const struct cl_conn *conn)
+{
+	struct nf_conn *ct = conn->ct;
+	enum cl_conn_state state = CL_CONN_DEAD;
+
+	if (!refcount_inc_not_zero(&ct->ct_general.use))
+		return CL_CONN_DEAD;
+	/* Read the identity only after the refcount, as conntrack does. */
+	smp_acquire__after_ctrl_dep();
+
+	if (net_eq(nf_ct_net(ct), read_pnet(&table->net)) &&
+	    nf_ct_tuple_equal(&conn->id.tuple,
+			      &ct->tuplehash[IP_CT_DIR_ORIGINAL].tuple) &&
+	    nf_ct_zone_id(nf_ct_zone(ct), IP_CT_DIR_ORIGINAL) == conn->id.zone &&
+	    !cl_ct_closed(ct))
+		state = nf_ct_is_confirmed(ct) ? CL_CONN_CONFIRMED :
+						 CL_CONN_UNCONFIRMED;
+	nf_ct_put(ct);
+	return state;
+}
+
+static void cl_conn_free_rcu(struct rcu_head *head)
+{
+	kmem_cache_free(cl_conn_cache, container_of(head, struct cl_conn, rcu));
+	atomic_long_dec(&cl_stats.conns);
+}
+
+static void cl_key_free_rcu(struct rcu_head *head)
+{
+	kmem_cache_free(cl_key_cache, container_of(head, struct cl_key, rcu));
+	atomic_long_dec(&cl_stats.keys);
+}
+
+/* Caller holds key->lock. */
+static void cl_conn_remove(struct cl_table *table, struct cl_key *key,
+			   struct cl_conn *conn)
+{
+	rhashtable_remove_fast(&table->conns, &conn->node, cl_conn_params);
+	list_del(&conn->list);
+	key->count--;
+	call_rcu(&conn->rcu, cl_conn_free_rcu);
+}
+
+/*
+ * Check one entry and file it: gone entries are removed, the others go to
+ * the tail of the list matching their state.  @keep (the current packet's
+ * entry) is never removed, so a count always includes its own connection.
+ * Caller holds key->lock and rcu_read_lock().
+ */
+static void cl_conn_check(struct cl_table *table, struct cl_key *key,
+			  struct cl_conn *conn, const struct cl_conn *keep)
+{
+	switch (cl_conn_state(table, conn)) {
+	case CL_CONN_DEAD:
+		if (conn != keep) {
+			cl_conn_remove(table, key, conn);
+			break;
+		}
+		fallthrough;
+	case CL_CONN_UNCONFIRMED:
+		list_move_tail(&conn->list, &key->pending);
+		break;
+	case CL_CONN_CONFIRMED:
+		list_move_tail(&conn->list, &key->confirmed);
+		break;
+	}
+}
+
+/* Check every pending entry once. Caller holds key->lock and RCU. */
+static void cl_key_check_pending(struct cl_table *table, struct cl_key *key,
+				 const struct cl_conn *keep)
+{
+	struct cl_conn *conn, *next;
+	LIST_HEAD(still_pending);
+
+	/* Entries still pending go to a private list, so each is seen once. */
+	list_splice_init(&key->pending, &still_pending);
+	list_for_each_entry_safe(conn, next, &still_pending, list)
+		cl_conn_check(table, key, conn, keep);
+	/* cl_conn_check() moved every entry off still_pending. */
+}
+
+/* Check the @budget oldest confirmed entries. Caller holds lock and RCU. */
+static void cl_key_check_oldest(struct cl_table *table, struct cl_key *key,
+				const struct cl_conn *keep, unsigned int budget)
+{
+	struct cl_conn *conn;
+
+	while (budget-- && !list_empty(&key->confirmed)) {
+		conn = list_first_entry(&key->confirmed, struct cl_conn, list);
+		cl_conn_check(table, key, conn, keep);
+	}
+}
+
+/* Exact recount: check every entry. Caller holds key->lock and RCU. */
+static void cl_key_check_all(struct cl_table *table, struct cl_key *key,
+			     const struct cl_conn *keep)
+{
+	struct cl_conn *conn, *next;
+	LIST_HEAD(seen);
+
+	cl_key_check_pending(table, key, keep);
+	/*
+	 * Move the confirmed entries aside and check each once; survivors
+	 * return to key->confirmed (or key->pending) in cl_conn_check().
+	 */
+	list_splice_init(&key->confirmed, &seen);
+	list_for_each_entry_safe(conn, next, &seen, list)
+		cl_conn_check(table, key, conn, keep);
+}
+
+static struct cl_conn *cl_conn_add(struct cl_table *table, struct cl_key *key,
+				   const struct cl_conn_id *id,
+				   struct nf_conn *ct)
+{
+	struct cl_conn *conn;
+	int err;
+
+	conn = kmem_cache_alloc(cl_conn_cache, GFP_ATOMIC);
+	if (!conn)
+		return ERR_PTR(-ENOMEM);
+	atomic_long_inc(&cl_stats.conns);
+	conn->id = *id;
+	conn->ct = ct;
+	/*
+	 * All inserts of this key's entries happen under key->lock, so the
+	 * only failure is the table's own (allocation, resize pressure).
+	 */
+	err = rhashtable_insert_fast(&table->conns, &conn->node,
+				     cl_conn_params);
+	if (err) {
+		kmem_cache_free(cl_conn_cache, conn);
+		atomic_long_dec(&cl_stats.conns);
+		return ERR_PTR(err);
+	}
+	list_add_tail(&conn->list, nf_ct_is_confirmed(ct) ? &key->confirmed :
+							   &key->pending);
+	key->count++;
+	return conn;
+}
+
+/* Count @ct under @key.  Caller holds key->lock and rcu_read_lock(). */
+static int cl_key_count(struct cl_table *table, struct cl_key *key,
+			struct nf_conn *ct, u32 limit)
+{
+	struct cl_conn_id id;
+	struct cl_conn *conn;
+
+	if (!ct) {
+		cl_key_check_pending(table, key, NULL);
+		cl_key_check_oldest(table, key, NULL, CL_GC_PER_PACKET);
+		return key->count + 1;
+	}
+
+	cl_conn_id_init(&id, key, ct);
+	conn = rhashtable_lookup(&table->conns, &id, cl_conn_params);
+	if (conn) {
+		/* A new conntrack on the same tuple replaces the old one. */
+		if (conn->ct != ct) {
+			WRITE_ONCE(conn->ct, ct);
+			list_move_tail(&conn->list, nf_ct_is_confirmed(ct) ?
+				       &key->confirmed : &key->pending);
+		}
+	}
+
+	cl_key_check_pending(table, key, conn);
+	cl_key_check_oldest(table, key, conn, CL_GC_PER_PACKET);
+
+	if (!conn) {
+		conn = cl_conn_add(table, key, &id, ct);
+		if (IS_ERR(conn))
+			return PTR_ERR(conn);
+	} else if (key->count > limit && key->recounted != jiffies) {
+		/* Never refuse a counted connection on a stale count. */
+		key->recounted = jiffies;
+		cl_key_check_all(table, key, conn);
+	}
+	return key->count;
+}
+
+static struct cl_key *cl_key_create(struct cl_table *table,
+				    const struct cl_key_id *id)
+{
+	struct cl_key *key, *old;
+
+	key = kmem_cache_alloc(cl_key_cache, GFP_ATOMIC);
+	if (!key)
+		return ERR_PTR(-ENOMEM);
+	atomic_long_inc(&cl_stats.keys);
+	key->id = *id;
+	spin_lock_init(&key->lock);
+	key->dead = false;
+	key->count = 0;
+	key->recounted = jiffies - 1;
+	INIT_LIST_HEAD(&key->confirmed);
+	INIT_LIST_HEAD(&key->pending);
+
+	old = rhashtable_lookup_get_insert_fast(&table->keys, &key->node,
+						cl_key_params);
+	if (old) {
+		/* Lost a race with another CPU, or the table refused. */
+		kmem_cache_free(cl_key_cache, key);
+		atomic_long_dec(&cl_stats.keys);
+		return old;
+	}
+	/* The background pass is idle while the table has no keys. */
+	queue_delayed_work(system_power_efficient_wq, &table->gc_work,
+			   CL_GC_INTERVAL);
+	return key;
+}
+
+int cl_table_count(struct cl_table *table, const struct cl_key_id *id,
+		   struct nf_conn *ct, u32 limit)
+{
+	struct cl_key *key;
+	int ret;
+
+	rcu_read_lock();
+	for (;;) {
+		key = rhashtable_lookup(&table->keys, id, cl_key_params);
+		if (!key) {
+			if (!ct) {
+				ret = 1;	/* nothing counted under this key */
+				goto out;
+			}
+			key = cl_key_create(table, id);
+			if (IS_ERR(key)) {
+				ret = PTR_ERR(key);
+				goto out;
+			}
+		}
+		spin_lock_bh(&key->lock);
+		if (!key->dead)
+			break;
+		/* Unhashed before its lock was dropped: the retry won't see it. */
+		spin_unlock_bh(&key->lock);
+	}
+	ret = cl_key_count(table, key, ct, limit);
+	spin_unlock_bh(&key->lock);
+out:
+	rcu_read_unlock();
+	return ret;
+}
+
+/* Background pass: recount every key, free keys left without entries. */
+static void cl_table_gc_work(struct work_struct *work)
+{
+	struct cl_table *table = container_of(to_delayed_work(work),
+					      struct cl_table, gc_work);
+	struct rhashtable_iter iter;
+	unsigned int visited = 0;
+	struct cl_key *key;
+
+	rhashtable_walk_enter(&table->keys, &iter);
+	rhashtable_walk_start(&iter);
+	while ((key = rhashtable_walk_next(&iter))) {
+		if (IS_ERR(key)) {
+			if (PTR_ERR(key) == -EAGAIN)
+				continue;	/* table resized: walk goes on */
+			break;
+		}
+		spin_lock_bh(&key->lock);
+		if (!key->dead) {
+			cl_key_check_all(table, key, NULL);
+			if (!key->count) {
+				key->dead = true;
+				rhashtable_remove_fast(&table->keys, &key->node,
+						       cl_key_params);
+				call_rcu(&key->rcu, cl_key_free_rcu);
+			}
+		}
+		spin_unlock_bh(&key->lock);
+
+		if (++visited % CL_GC_BATCH == 0) {
+			rhashtable_walk_stop(&iter);
+			cond_resched();
+			rhashtable_walk_start(&iter);
+		}
+	}
+	rhashtable_walk_stop(&iter);
+	rhashtable_walk_exit(&iter);
+
+	if (!READ_ONCE(table->stopping) && atomic_read(&table->keys.nelems))
+		queue_delayed_work(system_power_efficient_wq, &table->gc_work,
+				   CL_GC_INTERVAL);
+}
+
+struct cl_table *cl_table_create(struct net *net)
+{
+	struct cl_table *table;
+
+	table = kzalloc(sizeof(*table), GFP_KERNEL);
+	if (!table)
+		return NULL;
+	if (rhashtable_init(&table->keys, &cl_key_params))
+		goto free_table;
+	if (rhashtable_init(&table->conns, &cl_conn_params))
+		goto destroy_keys;
+	write_pnet(&table->net, net);
+	INIT_DELAYED_WORK(&table->gc_work, cl_table_gc_work);
+	atomic_long_inc(&cl_stats.tables);
+	return table;
+
+destroy_keys:
+	rhashtable_destroy(&table->keys);
+free_table:
+	kfree(table);
+	return NULL;
+}
+
+/* Teardown frees directly: no packet can reach the table any more. */
+static void cl_conn_free_now(void *ptr, void *arg)
+{
+	kmem_cache_free(cl_conn_cache, ptr);
+	atomic_long_dec(&cl_stats.conns);
+}
+
+static void cl_key_free_now(void *ptr, void *arg)
+{
+	kmem_cache_free(cl_key_cache, ptr);
+	atomic_long_dec(&cl_stats.keys);
+}
+
+/*
+ * Called from the match's destroy, after x_tables or nf_tables made sure no
+ * packet still runs the rule.  Keys and entries already unhashed are in
+ * flight to call_rcu and need nothing from the table.
+ */
+void cl_table_destroy(struct cl_table *table)
+{
+	WRITE_ONCE(table->stopping, true);
+	cl_stop_delayed_work(&table->gc_work);
+	rhashtable_free_and_destroy(&table->conns, cl_conn_free_now, NULL);
+	rhashtable_free_and_destroy(&table->keys, cl_key_free_now, NULL);
+	atomic_long_dec(&cl_stats.tables);
+	kfree(table);
+}
+
+int cl_engine_init(void)
+{
+	cl_key_cache = KMEM_CACHE(cl_key, 0);
+	if (!cl_key_cache)
+		return -ENOMEM;
+	cl_conn_cache = KMEM_CACHE(cl_conn, 0);
+	if (!cl_conn_cache) {
+		kmem_cache_destroy(cl_key_cache);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void cl_engine_exit(void)
+{
+	/* Wait for every call_rcu() free before the caches go away. */
+	rcu_barrier();
+	kmem_cache_destroy(cl_conn_cache);
+	kmem_cache_destroy(cl_key_cache);
+}

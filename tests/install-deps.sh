@@ -1,0 +1,35 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Installs the Debian packages a fresh bookworm machine needs to build the
+# module and the extension for both target kernels and to run the test bed.
+# Safe to re-run: apt-get skips what is already there.  Needs root.
+set -euo pipefail
+
+pkgs=(
+	# build
+	make gcc libc6-dev pkg-config libxtables-dev sparse
+	# target kernels: bookworm's 6.1 and 6.12 from bookworm-security
+	linux-image-amd64 linux-headers-amd64
+	linux-image-6.12-amd64 linux-headers-6.12-amd64
+	# test bed: qemu plus the binaries the guest initramfs is made of
+	qemu-system-x86 busybox-static iptables iproute2 kmod conntrack
+	cpio xz-utils
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+		missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "missing Debian packages: ${missing[*]}" >&2
+	echo "run as root: apt-get install ${missing[*]}" >&2
+	exit 1
+fi
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
