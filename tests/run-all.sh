@@ -1,0 +1,62 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make check: every suite, one summary line at the end.
+#   style/run.sh      checkpatch, W=1 + sparse builds for each kernel
+#   host/run.sh       the iptables extension against the host's netfilter
+#   qemu/run-suite.sh the module in Debian's kernels under qemu: ours and,
+#                     for the differential run, the kernel's own module
+# Each suite prints TAP-like lines ("ok N - ...", "not ok N - ...",
+# "... # SKIP reason"); this script passes them through and counts them.
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top" || exit 1
+
+if [ "$(id -u)" -eq 0 ]; then
+	tests/install-deps.sh || { echo "FAIL: could not install dependencies"; exit 1; }
+else
+	tests/install-deps.sh || exit 1
+fi
+
+passed=0 failed=0 skipped=0 broken=0
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+
+# run_suite <name> <command...>: pass the output through, count the cases.
+run_suite() {
+	local name=$1 rc start
+	shift
+	echo "# === $name: $*"
+	start=$(date +%s)
+	"$@" 2>&1 | tee -a "$results"
+	rc=${PIPESTATUS[0]}
+	echo "# === $name: exit $rc after $(( $(date +%s) - start ))s"
+	if [ "$rc" -ne 0 ]; then
+		broken=$((broken + 1))
+		echo "# $name exited $rc"
+	fi
+}
+
+run_suite style tests/style/run.sh
+make --no-print-directory modules-all userspace >/dev/null 2>&1 ||
+	echo "not ok - module and extension build (see 'make modules-all userspace')" | tee -a "$results"
+run_suite host tests/host/run.sh
+
+for vmlinuz in /boot/vmlinuz-*; do
+	kver=${vmlinuz#/boot/vmlinuz-}
+	[ -d "/lib/modules/$kver" ] || continue
+	for variant in ours intree; do
+		run_suite "qemu $kver $variant" tests/qemu/run-suite.sh "$kver" "$variant"
+	done
+done
+
+passed=$(grep -cE '^ok ' "$results")
+skipped=$(grep -cE '^ok .*# SKIP' "$results")
+passed=$((passed - skipped))
+failed=$(grep -cE '^not ok' "$results")
+# A suite that exited non-zero without a "not ok" line still failed.
+if [ "$failed" -eq 0 ] && [ "$broken" -ne 0 ]; then
+	failed=$broken
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
