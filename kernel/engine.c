@@ -65,7 +65,8 @@
  *     a table is freed; module exit runs rcu_barrier() before
  *     kmem_cache_destroy().
  *  8. GC skip heuristics: the only one is the once-per-jiffy full recount,
- *     compared for equality at unsigned long width; nothing else is skipped.
+ *     compared with time_after() at unsigned long width; nothing else is
+ *     skipped.
  *  9. Conntrack reference leaks: references live only inside
  *     cl_conn_state() and the caller's lookup, each put on every path.
  * 10. Shared lock arrays and hash seeds: none; everything is per table.
@@ -105,7 +106,7 @@ struct cl_table {
 struct cl_key {
 	struct rhash_head node;
 	struct cl_key_id id;
-	spinlock_t lock;
+	spinlock_t lock;		/* guards the fields below and our entries */
 	bool dead;			/* unhashed, being freed: look up again */
 	unsigned int count;		/* entries on both lists */
 	unsigned long recounted;	/* jiffies of the last full recount */
@@ -114,12 +115,19 @@ struct cl_key {
 	struct rcu_head rcu;
 };
 
-/* Identity of a counted connection.  Compared with memcmp: zero it first. */
+/*
+ * Identity of a counted connection, hashed and compared as raw bytes: no
+ * implicit padding (checked below), and built from a zeroed id.
+ */
 struct cl_conn_id {
 	struct cl_key *key;
 	struct nf_conntrack_tuple tuple;	/* ORIGINAL direction */
 	u16 zone;				/* ORIGINAL-direction zone id */
+	u16 pad[3];
 };
+
+static_assert(sizeof(struct cl_conn_id) == sizeof(struct cl_key *) +
+	      sizeof(struct nf_conntrack_tuple) + 4 * sizeof(u16));
 
 struct cl_conn {
 	struct rhash_head node;
@@ -356,7 +364,8 @@ static int cl_key_count(struct cl_table *table, struct cl_key *key,
 		conn = cl_conn_add(table, key, &id, ct);
 		if (IS_ERR(conn))
 			return PTR_ERR(conn);
-	} else if (key->count > limit && key->recounted != jiffies) {
+	} else if (key->count > limit &&
+		   time_after(jiffies, key->recounted)) {
 		/* Never refuse a counted connection on a stale count. */
 		key->recounted = jiffies;
 		cl_key_check_all(table, key, conn);
