@@ -77,8 +77,10 @@ static bool connlimit_mt(const struct sk_buff *skb,
 				       xt_family(par), xt_net(par), &tuple))
 			goto hotdrop;
 		h = nf_conntrack_find_get(xt_net(par), zone, &tuple);
-		if (h)
-			ct = found = nf_ct_tuplehash_to_ctrack(h);
+		if (h) {
+			found = nf_ct_tuplehash_to_ctrack(h);
+			ct = found;
+		}
 	}
 
 	connlimit_key(&key, skb, info, xt_family(par), zone);
