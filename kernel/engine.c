@@ -29,17 +29,19 @@
  *   - pending list (conntrack unconfirmed when last seen): all of them, on
  *     every packet of the key, so a refused connection stops counting at
  *     the key's next packet;
- *   - confirmed list: the CL_GC_PER_PACKET oldest on every packet of the
- *     key (live ones rotate to the tail);
- *   - all of the key's entries when an already counted connection finds the
- *     count above the limit, at most once per jiffy per key: a live
+ *   - confirmed list: the CL_GC_PER_PACKET least recently checked on every
+ *     packet of the key (live ones rotate to the tail), CL_GC_AT_LIMIT more
+ *     when a new connection finds the key over its limit;
+ *   - all of the key's entries when a packet of a confirmed connection
+ *     finds the key over its limit, at most once per jiffy per key: a live
  *     connection is refused only on an exact count, give or take the
  *     connections that died within the current jiffy;
  *   - all entries of all keys by the background work every CL_GC_INTERVAL,
  *     which also frees keys left without entries.
  * So an entry whose conntrack died is counted (over-count) for at most one
- * background pass, about one second; a count is never under: every
- * connection that passed is on a list until seen dead.
+ * background pass, about one second, and a new connection may be refused
+ * for that long after its client closed another; a count is never under:
+ * every connection that passed is on a list until it is seen dead.
  *
  * Locking: a key's spinlock guards its lists, its count and the conns
  * entries that point at it (insert and remove).  Lookups run under RCU;
@@ -90,6 +92,8 @@
 
 /* Confirmed entries checked per packet of a key, oldest first. */
 #define CL_GC_PER_PACKET	2
+/* More of them checked before a new connection is found over the limit. */
+#define CL_GC_AT_LIMIT		8
 /* Period of the background pass over every entry of a table. */
 #define CL_GC_INTERVAL		HZ
 /* Keys visited by the background pass between two reschedule points. */
@@ -109,9 +113,10 @@ struct cl_key {
 	spinlock_t lock;		/* guards the fields below and our entries */
 	bool dead;			/* unhashed, being freed: look up again */
 	unsigned int count;		/* entries on both lists */
+	unsigned int pending;		/* entries on the pending list */
 	unsigned long recounted;	/* jiffies of the last full recount */
-	struct list_head confirmed;	/* oldest check first */
-	struct list_head pending;	/* conntrack unconfirmed when last seen */
+	struct list_head confirmed_list;	/* oldest check first */
+	struct list_head pending_list;	/* conntrack unconfirmed when last seen */
 	struct rcu_head rcu;
 };
 
@@ -132,8 +137,9 @@ static_assert(sizeof(struct cl_conn_id) == sizeof(struct cl_key *) +
 struct cl_conn {
 	struct rhash_head node;
 	struct cl_conn_id id;
-	struct list_head list;		/* on key->confirmed or key->pending */
+	struct list_head list;		/* on one of the key's two lists */
 	struct nf_conn *ct;		/* no reference: see cl_conn_state() */
+	bool pending;			/* on key->pending_list */
 	struct rcu_head rcu;
 };
 
@@ -225,12 +231,23 @@ static void cl_key_free_rcu(struct rcu_head *head)
 	atomic_long_dec(&cl_stats.keys);
 }
 
+/* Put @conn at the tail of the pending or confirmed list. Holds key->lock. */
+static void cl_conn_file(struct cl_key *key, struct cl_conn *conn,
+			 bool pending)
+{
+	key->pending += (int)pending - (int)conn->pending;
+	conn->pending = pending;
+	list_move_tail(&conn->list, pending ? &key->pending_list :
+					      &key->confirmed_list);
+}
+
 /* Caller holds key->lock. */
 static void cl_conn_remove(struct cl_table *table, struct cl_key *key,
 			   struct cl_conn *conn)
 {
 	rhashtable_remove_fast(&table->conns, &conn->node, cl_conn_params);
 	list_del(&conn->list);
+	key->pending -= conn->pending;
 	key->count--;
 	call_rcu(&conn->rcu, cl_conn_free_rcu);
 }
@@ -252,10 +269,10 @@ static void cl_conn_check(struct cl_table *table, struct cl_key *key,
 		}
 		fallthrough;
 	case CL_CONN_UNCONFIRMED:
-		list_move_tail(&conn->list, &key->pending);
+		cl_conn_file(key, conn, true);
 		break;
 	case CL_CONN_CONFIRMED:
-		list_move_tail(&conn->list, &key->confirmed);
+		cl_conn_file(key, conn, false);
 		break;
 	}
 }
@@ -268,7 +285,7 @@ static void cl_key_check_pending(struct cl_table *table, struct cl_key *key,
 	LIST_HEAD(still_pending);
 
 	/* Entries still pending go to a private list, so each is seen once. */
-	list_splice_init(&key->pending, &still_pending);
+	list_splice_init(&key->pending_list, &still_pending);
 	list_for_each_entry_safe(conn, next, &still_pending, list)
 		cl_conn_check(table, key, conn, keep);
 	/* cl_conn_check() moved every entry off still_pending. */
@@ -280,8 +297,8 @@ static void cl_key_check_oldest(struct cl_table *table, struct cl_key *key,
 {
 	struct cl_conn *conn;
 
-	while (budget-- && !list_empty(&key->confirmed)) {
-		conn = list_first_entry(&key->confirmed, struct cl_conn, list);
+	while (budget-- && !list_empty(&key->confirmed_list)) {
+		conn = list_first_entry(&key->confirmed_list, struct cl_conn, list);
 		cl_conn_check(table, key, conn, keep);
 	}
 }
@@ -296,9 +313,9 @@ static void cl_key_check_all(struct cl_table *table, struct cl_key *key,
 	cl_key_check_pending(table, key, keep);
 	/*
 	 * Move the confirmed entries aside and check each once; survivors
-	 * return to key->confirmed (or key->pending) in cl_conn_check().
+	 * return to one of the key's lists in cl_conn_check().
 	 */
-	list_splice_init(&key->confirmed, &seen);
+	list_splice_init(&key->confirmed_list, &seen);
 	list_for_each_entry_safe(conn, next, &seen, list)
 		cl_conn_check(table, key, conn, keep);
 }
@@ -316,6 +333,7 @@ static struct cl_conn *cl_conn_add(struct cl_table *table, struct cl_key *key,
 	atomic_long_inc(&cl_stats.conns);
 	conn->id = *id;
 	conn->ct = ct;
+	conn->pending = !nf_ct_is_confirmed(ct);
 	/*
 	 * All inserts of this key's entries happen under key->lock, so the
 	 * only failure is the table's own (allocation, resize pressure).
@@ -327,50 +345,67 @@ static struct cl_conn *cl_conn_add(struct cl_table *table, struct cl_key *key,
 		atomic_long_dec(&cl_stats.conns);
 		return ERR_PTR(err);
 	}
-	list_add_tail(&conn->list, nf_ct_is_confirmed(ct) ? &key->confirmed :
-							   &key->pending);
+	list_add_tail(&conn->list, conn->pending ? &key->pending_list :
+						   &key->confirmed_list);
+	key->pending += conn->pending;
 	key->count++;
 	return conn;
 }
 
-/* Count @ct under @key.  Caller holds key->lock and rcu_read_lock(). */
+/*
+ * Count @ct under @key.  Caller holds key->lock and rcu_read_lock().
+ *
+ * A new connection (conntrack not yet confirmed) is counted against every
+ * entry, the ones still in flight on other CPUs included, so concurrent
+ * openers never get past the limit together.  A confirmed connection's
+ * packets are counted against the confirmed entries only: a connection
+ * being refused at this moment elsewhere must not make the key look over
+ * its limit to the connections it already holds.
+ */
 static int cl_key_count(struct cl_table *table, struct cl_key *key,
 			struct nf_conn *ct, u32 limit)
 {
+	struct cl_conn *conn = NULL;
 	struct cl_conn_id id;
-	struct cl_conn *conn;
+	unsigned int count;
 
-	if (!ct) {
-		cl_key_check_pending(table, key, NULL);
-		cl_key_check_oldest(table, key, NULL, CL_GC_PER_PACKET);
-		return key->count + 1;
-	}
-
-	cl_conn_id_init(&id, key, ct);
-	conn = rhashtable_lookup(&table->conns, &id, cl_conn_params);
-	if (conn) {
+	if (ct) {
+		cl_conn_id_init(&id, key, ct);
+		conn = rhashtable_lookup(&table->conns, &id, cl_conn_params);
 		/* A new conntrack on the same tuple replaces the old one. */
-		if (conn->ct != ct) {
+		if (conn && conn->ct != ct) {
 			WRITE_ONCE(conn->ct, ct);
-			list_move_tail(&conn->list, nf_ct_is_confirmed(ct) ?
-				       &key->confirmed : &key->pending);
+			cl_conn_file(key, conn, !nf_ct_is_confirmed(ct));
 		}
 	}
 
 	cl_key_check_pending(table, key, conn);
 	cl_key_check_oldest(table, key, conn, CL_GC_PER_PACKET);
 
+	if (!ct)
+		return key->count + 1;
+
 	if (!conn) {
 		conn = cl_conn_add(table, key, &id, ct);
 		if (IS_ERR(conn))
 			return PTR_ERR(conn);
-	} else if (key->count > limit &&
-		   time_after(jiffies, key->recounted)) {
+	}
+
+	if (!nf_ct_is_confirmed(ct)) {
+		/* About to refuse: a few more checks cost little. */
+		if (key->count > limit)
+			cl_key_check_oldest(table, key, conn, CL_GC_AT_LIMIT);
+		return key->count;
+	}
+
+	count = key->count - key->pending;
+	if (count > limit && time_after(jiffies, key->recounted)) {
 		/* Never refuse a counted connection on a stale count. */
 		key->recounted = jiffies;
 		cl_key_check_all(table, key, conn);
+		count = key->count - key->pending;
 	}
-	return key->count;
+	return count;
 }
 
 static struct cl_key *cl_key_create(struct cl_table *table,
@@ -387,8 +422,9 @@ static struct cl_key *cl_key_create(struct cl_table *table,
 	key->dead = false;
 	key->count = 0;
 	key->recounted = jiffies - 1;
-	INIT_LIST_HEAD(&key->confirmed);
-	INIT_LIST_HEAD(&key->pending);
+	INIT_LIST_HEAD(&key->confirmed_list);
+	INIT_LIST_HEAD(&key->pending_list);
+	key->pending = 0;
 
 	old = rhashtable_lookup_get_insert_fast(&table->keys, &key->node,
 						cl_key_params);
