@@ -15,6 +15,8 @@ pkgs=(
 	# test bed: qemu plus the binaries the guest initramfs is made of
 	qemu-system-x86 busybox-static iptables iproute2 kmod conntrack
 	cpio xz-utils
+	# host tests: unshare, diff, groff for the man page fragment
+	util-linux diffutils groff-base
 )
 
 missing=()

@@ -1,0 +1,21 @@
+# Our own IPv6 cases that must be accepted; see own-ipv4.t.
+:INPUT
+-m connlimit ! --connlimit-upto 5;-m connlimit --connlimit-above 5 --connlimit-mask 128 --connlimit-saddr;OK
+-m connlimit ! --connlimit-above 5;-m connlimit --connlimit-upto 5 --connlimit-mask 128 --connlimit-saddr;OK
+-m connlimit --connlimit-daddr --connlimit-upto 7;-m connlimit --connlimit-upto 7 --connlimit-mask 128 --connlimit-daddr;OK
+-m connlimit --connlimit-above 2 --connlimit-mask 0;-m connlimit --connlimit-above 2 --connlimit-mask 0 --connlimit-saddr;OK
+-m connlimit --connlimit-above 2 --connlimit-mask 1 --connlimit-saddr;=;OK
+-m connlimit --connlimit-above 2 --connlimit-mask 32 --connlimit-daddr;=;OK
+-m connlimit --connlimit-upto 2 --connlimit-mask 48 --connlimit-saddr;=;OK
+-m connlimit --connlimit-above 20 --connlimit-mask 64;-m connlimit --connlimit-above 20 --connlimit-mask 64 --connlimit-saddr;OK
+-m connlimit --connlimit-upto 2 --connlimit-mask 65 --connlimit-daddr;=;OK
+-m connlimit --connlimit-upto 2 --connlimit-mask 96 --connlimit-saddr;=;OK
+-m connlimit --connlimit-upto 2 --connlimit-mask 127 --connlimit-saddr;=;OK
+-m connlimit --connlimit-upto 3 --connlimit-mask ffff:ffff:ffff:ffff:: --connlimit-daddr;-m connlimit --connlimit-upto 3 --connlimit-mask 64 --connlimit-daddr;OK
+-m connlimit --connlimit-upto 3 --connlimit-mask ffff:fe00::;-m connlimit --connlimit-upto 3 --connlimit-mask 23 --connlimit-saddr;OK
+-m connlimit --connlimit-upto 3 --connlimit-mask ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe;-m connlimit --connlimit-upto 3 --connlimit-mask 127 --connlimit-saddr;OK
+-m connlimit --connlimit-upto 3 --connlimit-mask ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff;-m connlimit --connlimit-upto 3 --connlimit-mask 128 --connlimit-saddr;OK
+-m connlimit --connlimit-upto 3 --connlimit-mask ::;-m connlimit --connlimit-upto 3 --connlimit-mask 0 --connlimit-saddr;OK
+-m connlimit --connlimit-above 0x10 --connlimit-mask 0x40;-m connlimit --connlimit-above 16 --connlimit-mask 64 --connlimit-saddr;OK
+-p tcp --syn --dport 80 -s fe80::/64 -m connlimit --connlimit-above 16 --connlimit-mask 64 -j REJECT;-s fe80::/64 -p tcp -m tcp --dport 80 --tcp-flags FIN,SYN,RST,ACK SYN -m connlimit --connlimit-above 16 --connlimit-mask 64 --connlimit-saddr -j REJECT --reject-with icmp6-port-unreachable;OK
+-d 2001:db8::1/128 -m connlimit --connlimit-above 100 --connlimit-daddr -m connlimit --connlimit-upto 4 --connlimit-mask 56 -j ACCEPT;-d 2001:db8::1/128 -m connlimit --connlimit-above 100 --connlimit-mask 128 --connlimit-daddr -m connlimit --connlimit-upto 4 --connlimit-mask 56 --connlimit-saddr -j ACCEPT;OK
