@@ -9,7 +9,9 @@
  * that the stock extension mishandles:
  *
  *  - --connlimit-mask refuses prefix lengths above 32 (IPv4) / 128 (IPv6)
- *    and non-contiguous dotted masks instead of storing them as /32;
+ *    and non-contiguous dotted masks instead of storing them as /32; a
+ *    number is always a prefix length (1.8.9 read e.g. 4294967040 or
+ *    0xffffff00 as the address 255.255.255.0);
  *  - ip6tables-translate declares the nft set as ipv6_addr.
  *
  * Each family has its own registration and thin wrappers that pass the
@@ -329,8 +331,8 @@ static void connlimit_save_v6(const void *ip,
 }
 
 /*
- * nft equivalent: a dynamic set per rule, named connlimit0, connlimit1, ...
- * in the order the rules are translated, whose elements are the (masked)
+ * nft equivalent: a dynamic set per connlimit match, named connlimit0,
+ * connlimit1, ... in the order the matches are translated, whose elements are the (masked)
  * addresses, each with a ct count limit.
  */
 static int connlimit_xlate(struct xt_xlate *xl,
