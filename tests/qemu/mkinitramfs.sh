@@ -1,0 +1,242 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# mkinitramfs.sh KVER ours|intree OUT
+#
+# Writes OUT: the initramfs for one test guest, made of the host's own Debian
+# binaries and the kernel's own modules.  It is two cpio layers, cached under
+# build/qemu/ and rebuilt only when an input changed:
+#
+#   base-<hash>.cpio      kernel-independent userspace: busybox (applets in
+#                         /opt/busybox/bin, minus those we bring for real),
+#                         bash, xtables-legacy-multi and xtables-nft-multi
+#                         with ip(6)tables-{legacy,nft}[-save,-restore]
+#                         links, the system xtables extension dir, iproute2
+#                         (ip, ss), kmod (modprobe/insmod/rmmod/lsmod/depmod/
+#                         modinfo), conntrack, our connt tool, and our
+#                         libxt_connlimit.so (if built) in /usr/lib/xtables-ours
+#   mod-KVER-VARIANT-<hash>.cpio
+#                         the kernel's module subset (net/netfilter,
+#                         net/ipv{4,6}/netfilter, lib, crypto, arch/x86/crypto,
+#                         veth) + `depmod -b`; for "ours" also
+#                         updates/xt_connlimit.ko, which depmod's default
+#                         search order ("updates" before "built-in") makes
+#                         the one `modprobe xt_connlimit` loads
+#
+# The per-run layer (/init, the guest scripts, the run's config) is added by
+# run-guest.sh; the kernel unpacks concatenated cpio archives in order.
+#
+# Environment: COMPRESS=none|gzip|zstd (default none: the guest boots fastest
+# from an uncompressed archive, and the cache lives on local disk).
+set -euo pipefail
+
+usage() { echo "usage: $0 KVER ours|intree OUT" >&2; exit 2; }
+[ $# -eq 3 ] || usage
+kver=$1 variant=$2 out=$3
+case $variant in ours|intree) ;; *) usage ;; esac
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cache=$top/build/qemu
+moddir=/lib/modules/$kver
+compress=${COMPRESS:-none}
+mkdir -p "$cache"
+
+[ -f "/boot/vmlinuz-$kver" ] && [ -d "$moddir/kernel" ] || {
+	echo "mkinitramfs: kernel $kver is not installed (/boot/vmlinuz-$kver, $moddir)" >&2
+	exit 1
+}
+
+ours_ko=$top/build/$kver/kernel/xt_connlimit.ko
+ours_ext=$top/userspace/libxt_connlimit.so
+connt=$cache/tools/connt
+
+# Host binaries the guest gets, with their libraries.
+bins=(
+	/usr/bin/bash /usr/bin/busybox
+	/usr/sbin/xtables-legacy-multi /usr/sbin/xtables-nft-multi
+	/usr/sbin/ip /usr/bin/ss /usr/bin/kmod /usr/sbin/conntrack
+)
+xtdir=/usr/lib/x86_64-linux-gnu/xtables
+# Busybox applets we must not shadow the real tools with (busybox sh would
+# otherwise prefer them), and ones that make no sense here.
+bb_skip=" ip ipneigh tc modprobe insmod rmmod lsmod depmod modinfo init linuxrc bash "
+module_dirs=(net/netfilter net/ipv4/netfilter net/ipv6/netfilter lib crypto arch/x86/crypto)
+
+# A short content hash of whatever names the inputs of a layer.
+digest() { sha256sum | cut -c1-16; }
+
+# stat line for each file (path, size, mtime): cheap change detection.
+file_manifest() { stat -L -c '%n %s %Y' "$@" 2>/dev/null || true; }
+
+write_cpio() { # DIR OUTFILE
+	local dir=$1 file=$2
+	(cd "$dir" && find . -mindepth 1 | LC_ALL=C sort |
+		cpio -o -H newc -R 0:0 --quiet) >"$file.tmp"
+	case $compress in
+	none) ;;
+	gzip) gzip -1 -n <"$file.tmp" >"$file.tmp.z" && mv "$file.tmp.z" "$file.tmp" ;;
+	zstd) zstd -q -3 -T0 --rm -f "$file.tmp" -o "$file.tmp.z" && mv "$file.tmp.z" "$file.tmp" ;;
+	*) echo "mkinitramfs: COMPRESS=$compress?" >&2; exit 2 ;;
+	esac
+	mv "$file.tmp" "$file"
+}
+
+# Merged-/usr skeleton like the host's (bin, sbin, lib, lib64 -> usr/...).
+skeleton() {
+	local r=$1
+	mkdir -p "$r"/usr/{bin,sbin,lib,lib64} "$r"/{dev,proc,sys,run,tmp,etc,root,var}
+	ln -s usr/bin "$r/bin"
+	ln -s usr/sbin "$r/sbin"
+	ln -s usr/lib "$r/lib"
+	ln -s usr/lib64 "$r/lib64"
+	ln -s ../run "$r/var/run"
+}
+
+# Copy a host file to the same path under ROOT (symlinks resolved).
+add_file() { # ROOT FILE
+	[ -e "$1$2" ] || cp -L --parents "$2" "$1/"
+}
+
+# Copy every library ldd lists for an ELF file.
+add_libs() { # ROOT FILE
+	local r=$1 f=$2 lib
+	for lib in $(ldd "$f" 2>/dev/null |
+		awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+		add_file "$r" "$lib"
+	done
+}
+
+# Copy an ELF file and its libraries.
+add_elf() { # ROOT FILE
+	add_file "$1" "$2"
+	add_libs "$1" "$2"
+}
+
+build_tools() {
+	mkdir -p "$cache/tools"
+	make -s -C "$top/tests/tools" OUT="$cache/tools" >&2
+}
+
+build_base() { # OUTFILE
+	local r=$cache/base.root a so
+	rm -rf "$r"
+	skeleton "$r"
+	for a in "${bins[@]}"; do add_elf "$r" "$a"; done
+
+	# busybox applets, except the ones above
+	mkdir -p "$r/opt/busybox/bin"
+	for a in $(busybox --list); do
+		case $bb_skip in *" $a "*) continue ;; esac
+		ln -s /usr/bin/busybox "$r/opt/busybox/bin/$a"
+	done
+
+	# kmod's tools
+	for a in modprobe insmod rmmod lsmod depmod modinfo; do
+		ln -s ../bin/kmod "$r/usr/sbin/$a"
+	done
+
+	# iptables for both backends; plain names follow Debian's default (nft)
+	for a in iptables ip6tables; do
+		for s in "" -save -restore; do
+			ln -s xtables-legacy-multi "$r/usr/sbin/$a-legacy$s"
+			ln -s xtables-nft-multi "$r/usr/sbin/$a-nft$s"
+			ln -s xtables-nft-multi "$r/usr/sbin/$a$s"
+		done
+	done
+
+	# the stock extensions and what they link against
+	for so in "$xtdir"/*.so; do add_elf "$r" "$so"; done
+
+	# our extension, in its own dir (select with XTABLES_LIBDIR)
+	if [ -f "$ours_ext" ]; then
+		mkdir -p "$r/usr/lib/xtables-ours"
+		cp "$ours_ext" "$r/usr/lib/xtables-ours/"
+		add_libs "$r" "$ours_ext"
+	fi
+
+	cp "$connt" "$r/usr/bin/connt"
+	for a in /etc/protocols /etc/services /etc/ethertypes /etc/nsswitch.conf; do
+		if [ -f "$a" ]; then add_file "$r" "$a"; fi
+	done
+	echo "root:x:0:0:root:/root:/bin/bash" >"$r/etc/passwd"
+	echo "root:x:0:" >"$r/etc/group"
+	write_cpio "$r" "$1"
+	rm -rf "$r"
+}
+
+build_modules() { # OUTFILE
+	local r=$cache/mod-$kver-$variant.root d f
+	rm -rf "$r"
+	skeleton "$r"
+	mkdir -p "$r$moddir/kernel"
+	for d in "${module_dirs[@]}"; do
+		[ -d "$moddir/kernel/$d" ] || continue
+		mkdir -p "$r$moddir/kernel/$d"
+		cp -a "$moddir/kernel/$d/." "$r$moddir/kernel/$d/"
+	done
+	mkdir -p "$r$moddir/kernel/drivers/net"
+	cp -a "$moddir"/kernel/drivers/net/veth.ko* "$r$moddir/kernel/drivers/net/"
+	for f in modules.order modules.builtin modules.builtin.modinfo; do
+		if [ -f "$moddir/$f" ]; then cp "$moddir/$f" "$r$moddir/"; fi
+	done
+	if [ "$variant" = ours ]; then
+		mkdir -p "$r$moddir/updates"
+		cp "$ours_ko" "$r$moddir/updates/xt_connlimit.ko"
+	fi
+	depmod -b "$r" "$kver"
+	# what modprobe will load must be what we meant
+	f=$(modprobe -d "$r" -S "$kver" --show-depends xt_connlimit | awk '/xt_connlimit/ { print $2 }')
+	case $variant:$f in
+	ours:*/updates/xt_connlimit.ko) ;;
+	intree:*/kernel/net/netfilter/xt_connlimit.ko*) ;;
+	*) echo "mkinitramfs: modprobe would load '$f' for variant $variant" >&2; exit 1 ;;
+	esac
+	write_cpio "$r" "$1"
+	rm -rf "$r"
+}
+
+if [ "$variant" = ours ]; then
+	[ -f "$ours_ko" ] || { echo "mkinitramfs: $ours_ko not built (make modules-all)" >&2; exit 1; }
+	vm=$(modinfo -F vermagic "$ours_ko" | awk '{ print $1 }')
+	[ "$vm" = "$kver" ] || {
+		echo "mkinitramfs: $ours_ko is built for '$vm', not $kver" >&2
+		exit 1
+	}
+fi
+
+build_tools
+
+# --- base layer (kernel independent)
+base_key=$({
+	echo "compress=$compress"
+	sha256sum "$0" "$connt"
+	file_manifest "${bins[@]}" "$xtdir"/*.so
+	if [ -f "$ours_ext" ]; then sha256sum "$ours_ext"; fi
+	busybox --list
+} | digest)
+base=$cache/base-$base_key.cpio
+if [ ! -f "$base" ]; then
+	rm -f "$cache"/base-*.cpio
+	build_base "$base"
+fi
+
+# --- module layer (per kernel and variant)
+mod_key=$({
+	echo "compress=$compress $kver $variant"
+	sha256sum "$0"
+	for d in "${module_dirs[@]}"; do
+		if [ -d "$moddir/kernel/$d" ]; then
+			find "$moddir/kernel/$d" -type f -printf '%p %s %T@\n'
+		fi
+	done
+	file_manifest "$moddir"/kernel/drivers/net/veth.ko*
+	if [ "$variant" = ours ]; then sha256sum "$ours_ko"; fi
+} | digest)
+mods=$cache/mod-$kver-$variant-$mod_key.cpio
+if [ ! -f "$mods" ]; then
+	rm -f "$cache/mod-$kver-$variant-"*.cpio
+	build_modules "$mods"
+fi
+
+cat "$base" "$mods" >"$out.tmp"
+mv "$out.tmp" "$out"

@@ -1,0 +1,127 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# run-guest.sh [options] KVER INITRD OUTDIR
+#
+# Boots /boot/vmlinuz-KVER with INITRD (from mkinitramfs.sh) plus a per-run
+# layer (/init, tests/guest/*, /etc/testbed.conf) under qemu TCG and waits
+# for it to power off.  Files written to OUTDIR:
+#   console.log   the guest console (kernel log at warning level and up,
+#                 the suite's own narration)
+#   results.log   the result channel (second serial port): TAP lines and
+#                 the sentinel
+#   verdict       "pass", or "fail: <why>"
+# Exit status: 0 only if the guest wrote "TESTBED-PASS <nonce>" with this
+# run's nonce -- which the guest does only after the suite passed and its
+# kernel-log scan was clean.  A WARN (panic_on_warn), an oops, a hang or the
+# timeout can only end as a failure.
+#
+# Options:
+#   -s SUITE       guest script in tests/guest/ (default e2e.sh)
+#   -V VARIANT     ours|intree: the module variant the guest must find
+#   -b BACKENDS    "legacy nft" (default)
+#   -o CASES       run only the cases whose id matches this regex
+#   -t SECONDS     overall timeout (default 900)
+#   -c             console to stderr, live (otherwise only into console.log)
+#   -r             print result-channel lines live to stdout as they come
+set -euo pipefail
+
+suite=e2e.sh variant=intree backends="legacy nft" only="" tmo=900
+live_console=0 live_results=0
+while getopts "s:V:b:o:t:cr" opt; do
+	case $opt in
+	s) suite=$OPTARG ;;
+	V) variant=$OPTARG ;;
+	b) backends=$OPTARG ;;
+	o) only=$OPTARG ;;
+	t) tmo=$OPTARG ;;
+	c) live_console=1 ;;
+	r) live_results=1 ;;
+	*) exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ $# -eq 3 ] || { echo "usage: $0 [-s SUITE] [-V VARIANT] [-b BACKENDS] [-o CASES] [-t S] [-c] [-r] KVER INITRD OUTDIR" >&2; exit 2; }
+kver=$1 initrd=$2 outdir=$3
+top=$(cd "$(dirname "$0")/../.." && pwd)
+mkdir -p "$outdir"
+outdir=$(cd "$outdir" && pwd)
+
+nonce=$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
+
+# --- the per-run layer
+run=$outdir/run.root
+rm -rf "$run"
+mkdir -p "$run/tests/guest" "$run/etc" "$run/dev"
+install -m 0755 "$top/tests/qemu/guest-init" "$run/init"
+cp "$top"/tests/guest/*.sh "$run/tests/guest/"
+mknod -m 600 "$run/dev/console" c 5 1
+cat >"$run/etc/testbed.conf" <<EOF
+TESTBED_NONCE=$nonce
+TESTBED_SUITE=$suite
+TESTBED_VARIANT=$variant
+TESTBED_BACKENDS="$backends"
+TESTBED_ONLY="$only"
+TESTBED_TRACE="${TESTBED_TRACE:-}"
+EOF
+(cd "$run" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$outdir/run.cpio"
+cat "$initrd" "$outdir/run.cpio" >"$outdir/initrd.img"
+rm -rf "$run" "$outdir/run.cpio"
+
+# --- boot
+cmdline=(
+	console=ttyS0 loglevel=5
+	panic_on_warn=1 panic=-1 oops=panic
+	slub_debug=FZPU
+	rcupdate.rcu_cpu_stall_timeout=300
+	mitigations=off
+)
+rm -f "$outdir/console.log" "$outdir/results.log" "$outdir/verdict"
+: >"$outdir/results.log"
+: >"$outdir/console.log"
+
+qemu=(
+	qemu-system-x86_64 -accel tcg,thread=multi -smp 2 -m 2048
+	-nographic -vga none -monitor none -no-reboot -nic none
+	-serial "file:$outdir/console.log" -serial "file:$outdir/results.log"
+	-kernel "/boot/vmlinuz-$kver" -initrd "$outdir/initrd.img"
+	-append "${cmdline[*]}"
+)
+
+start=$(date +%s.%N)
+timeout --kill-after=10 "$tmo" "${qemu[@]}" </dev/null >"$outdir/qemu.out" 2>&1 &
+qpid=$!
+if [ "$live_console" = 1 ]; then
+	tail -n +1 -s 0.2 -F --pid=$qpid "$outdir/console.log" 2>/dev/null >&2 &
+	tailc=$!
+fi
+if [ "$live_results" = 1 ]; then
+	tail -n +1 -s 0.2 -F --pid=$qpid "$outdir/results.log" 2>/dev/null |
+		tr -d '\r' | grep --line-buffered -E '^(ok|not ok) ' || true &
+	tailr=$!
+fi
+set +e
+wait $qpid
+qrc=$?
+set -e
+[ -n "${tailc:-}" ] && wait "$tailc" 2>/dev/null
+[ -n "${tailr:-}" ] && wait "$tailr" 2>/dev/null
+elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
+echo "$elapsed" >"$outdir/elapsed"
+
+# --- verdict
+tr -d '\r' <"$outdir/results.log" >"$outdir/results.txt"
+sentinel=$(grep -E "^TESTBED-(PASS|FAIL) $nonce" "$outdir/results.txt" | tail -n 1 || true)
+if [ "$sentinel" = "TESTBED-PASS $nonce" ]; then
+	verdict=pass
+elif [ -n "$sentinel" ]; then
+	verdict="fail: ${sentinel#TESTBED-FAIL $nonce }"
+elif [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
+	verdict="fail: timeout after ${tmo}s (hang?)"
+elif grep -q 'Kernel panic' "$outdir/console.log"; then
+	verdict="fail: $(grep -m1 -o 'Kernel panic.*' "$outdir/console.log" | tr -d '\r')"
+else
+	verdict="fail: guest ended without a verdict (qemu exit $qrc)"
+fi
+echo "$verdict" >"$outdir/verdict"
+[ "$verdict" = pass ]
