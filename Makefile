@@ -7,6 +7,17 @@
 #   make check           everything: style/W=1/sparse builds, host tests,
 #                        the qemu suites on 6.1 and 6.12 (see README.md)
 #   make demo            boot 6.1 in qemu and watch a limit being enforced
+#   make style           checkpatch, W=1/sparse/-Werror builds, strict userspace
+#   make install         module into /lib/modules/KVER/updates (+ depmod), the
+#                        extension into the xtables dir, the man page
+#   make uninstall       undo "make install"
+#   make dkms-install    sources into /usr/src/connlimit-VERSION, then dkms
+#                        add/build/install for KVER
+#   make dkms-remove     dkms remove --all, and the /usr/src tree
+#
+# All install targets honour DESTDIR and KVER/KDIR.  With DESTDIR set they
+# only stage files (no depmod unless DESTDIR holds that kernel's full module
+# tree, no dpkg-divert, no dkms calls).
 #
 # Kbuild writes objects next to the sources, so each kernel gets its own
 # copy of the module sources under $(BUILD)/<kernel release>/.
@@ -17,7 +28,9 @@ BUILD ?= $(CURDIR)/build
 # Kernel headers: KDIR wins; else the running kernel's build dir; else the
 # newest installed Debian arch header set (never a -common directory).
 ifeq ($(origin KDIR),undefined)
-  ifneq ($(wildcard /lib/modules/$(shell uname -r)/build),)
+  ifneq ($(origin KVER),undefined)
+    KDIR := $(firstword $(wildcard /lib/modules/$(KVER)/build /usr/src/linux-headers-$(KVER)) /lib/modules/$(KVER)/build)
+  else ifneq ($(wildcard /lib/modules/$(shell uname -r)/build),)
     KDIR := /lib/modules/$(shell uname -r)/build
   else
     KDIR := $(lastword $(sort $(wildcard /usr/src/linux-headers-*-amd64)))
@@ -29,7 +42,20 @@ KVER ?= $(patsubst linux-headers-%,%,$(notdir $(realpath $(KDIR))))
 ALL_KDIRS := $(sort $(wildcard /usr/src/linux-headers-*-amd64))
 MODULE_SRCS := Kbuild VERSION $(wildcard include/*.h) $(wildcard kernel/*.c kernel/*.h) kernel/Kbuild
 
-.PHONY: all module modules-all userspace check demo clean
+.PHONY: all module modules-all userspace check demo clean style man \
+	install install-module install-userspace install-man uninstall \
+	dkms-src dkms-install dkms-remove
+
+INSTALL ?= install
+PREFIX ?= /usr
+MANDIR ?= $(PREFIX)/share/man
+MANFRAGDIR ?= $(PREFIX)/share/doc/connlimit
+XTLIBDIR ?= $(shell pkg-config --variable=xtlibdir xtables 2>/dev/null)
+MODDEST := $(DESTDIR)/lib/modules/$(KVER)/updates
+DKMS_NAME := connlimit
+DKMS_SRC := $(PREFIX)/src/$(DKMS_NAME)-$(VERSION)
+XTLIB := $(XTLIBDIR)/libxt_connlimit.so
+MAN8 := $(BUILD)/man/xt_connlimit.8
 
 all: module userspace
 
@@ -53,6 +79,85 @@ userspace:
 
 check:
 	tests/run-all.sh
+
+style:
+	tests/style/run.sh
+
+# The man page: a header around the extension's man fragment.
+man: $(MAN8)
+
+$(MAN8): man/xt_connlimit.8.in userspace/libxt_connlimit.man VERSION
+	@mkdir -p $(dir $@)
+	sed -e 's/@VERSION@/$(VERSION)/' \
+	    -e '/^@OPTIONS@$$/{r userspace/libxt_connlimit.man' -e 'd}' $< >$@
+
+install: install-module install-userspace install-man
+
+# depmod, the way "make install" users and package scripts expect: for the
+# live system, or for a DESTDIR that holds the kernel's whole module tree.
+define run_depmod
+if [ -z "$(DESTDIR)" ]; then depmod -a $(KVER); \
+elif [ -f "$(DESTDIR)/lib/modules/$(KVER)/modules.order" ]; then depmod -b "$(DESTDIR)" -a $(KVER); \
+else echo "note: not running depmod for a partial DESTDIR; run 'depmod -a $(KVER)' on the target"; fi
+endef
+
+install-module: module
+	$(INSTALL) -d $(MODDEST)
+	$(INSTALL) -m 0644 $(BUILD)/$(KVER)/kernel/xt_connlimit.ko $(MODDEST)/xt_connlimit.ko
+	@$(run_depmod)
+
+# On a live Debian system the iptables package owns the file we replace:
+# move its copy aside with a local diversion, as an administrator would.
+install-userspace: userspace
+	@test -n "$(XTLIBDIR)" || { echo "XTLIBDIR is empty (pkg-config xtables?)" >&2; exit 1; }
+	@if [ -z "$(DESTDIR)" ] && command -v dpkg-divert >/dev/null && \
+	    dpkg -S $(XTLIB) >/dev/null 2>&1; then \
+		echo "dpkg-divert --local --rename --divert $(XTLIB).distrib --add $(XTLIB)"; \
+		dpkg-divert --local --rename --divert $(XTLIB).distrib --add $(XTLIB); \
+	fi
+	$(MAKE) -C userspace install DESTDIR=$(DESTDIR) XTLIBDIR=$(XTLIBDIR) \
+		MANFRAGDIR=$(MANFRAGDIR)
+
+install-man: man
+	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man8
+	$(INSTALL) -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/xt_connlimit.8
+
+uninstall:
+	rm -f $(MODDEST)/xt_connlimit.ko
+	@$(run_depmod)
+	rm -f $(DESTDIR)$(XTLIB) $(DESTDIR)$(MANDIR)/man8/xt_connlimit.8
+	rm -f $(DESTDIR)$(MANFRAGDIR)/libxt_connlimit.man
+	rmdir $(DESTDIR)$(MANFRAGDIR) 2>/dev/null || true
+	@if [ -z "$(DESTDIR)" ] && command -v dpkg-divert >/dev/null && \
+	    [ "$$(dpkg-divert --listpackage $(XTLIB))" = LOCAL ]; then \
+		echo "dpkg-divert --local --rename --divert $(XTLIB).distrib --remove $(XTLIB)"; \
+		dpkg-divert --local --rename --divert $(XTLIB).distrib --remove $(XTLIB); \
+	fi
+
+# The DKMS source tree: what kernel/Kbuild needs, and dkms.conf with the
+# version from VERSION.
+dkms-src:
+	$(INSTALL) -d $(DESTDIR)$(DKMS_SRC)
+	tar -cf - $(MODULE_SRCS) | tar -xf - -C $(DESTDIR)$(DKMS_SRC) --no-same-owner
+	sed 's/#MODULE_VERSION#/$(VERSION)/' dkms.conf >$(DESTDIR)$(DKMS_SRC)/dkms.conf
+
+dkms-install: dkms-src
+	@if [ -n "$(DESTDIR)" ]; then \
+		echo "note: DESTDIR set: staged $(DESTDIR)$(DKMS_SRC) only"; \
+	else \
+		set -e; \
+		dkms status -m $(DKMS_NAME) -v $(VERSION) | grep -q . || \
+			dkms add -m $(DKMS_NAME) -v $(VERSION); \
+		dkms build -m $(DKMS_NAME) -v $(VERSION) -k $(KVER); \
+		dkms install -m $(DKMS_NAME) -v $(VERSION) -k $(KVER); \
+	fi
+
+dkms-remove:
+	@if [ -z "$(DESTDIR)" ] && dkms status -m $(DKMS_NAME) -v $(VERSION) | grep -q .; then \
+		echo "dkms remove -m $(DKMS_NAME) -v $(VERSION) --all"; \
+		dkms remove -m $(DKMS_NAME) -v $(VERSION) --all; \
+	fi
+	rm -rf $(DESTDIR)$(DKMS_SRC)
 
 demo:
 	tests/qemu/demo.sh
