@@ -17,6 +17,10 @@ pkgs=(
 	cpio xz-utils
 	# host tests: unshare, diff, groff for the man page fragment
 	util-linux diffutils groff-base
+	# packaging (tests/pkg): build the .debs, lint them, and a chroot to
+	# install them into (dkms itself is needed only inside that chroot)
+	debhelper dh-dkms dpkg-dev fakeroot lintian debootstrap
+	debian-archive-keyring zstd
 )
 
 missing=()
