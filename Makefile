@@ -7,6 +7,9 @@
 #   make check           everything: style/W=1/sparse builds, host tests,
 #                        the qemu suites on 6.1 and 6.12 (see README.md)
 #   make demo            boot 6.1 in qemu and watch a limit being enforced
+#   make bench           benchmarks in qemu: no rule vs the kernel's connlimit
+#                        vs ours; writes docs/benchmarks.md (BENCH_KERNEL=6.12
+#                        for the other kernel; not part of "make check")
 #   make style           checkpatch, W=1/sparse/-Werror builds, strict userspace
 #   make install         module into /lib/modules/KVER/updates (+ depmod), the
 #                        extension into the xtables dir, the man page
@@ -44,7 +47,7 @@ MODULE_SRCS := Kbuild VERSION $(wildcard include/*.h) $(wildcard kernel/*.c kern
 
 .PHONY: all module modules-all userspace check demo clean style man \
 	install install-module install-userspace install-man uninstall \
-	dkms-src dkms-install dkms-remove
+	dkms-src dkms-install dkms-remove bench
 
 INSTALL ?= install
 PREFIX ?= /usr
@@ -91,7 +94,9 @@ $(MAN8): man/xt_connlimit.8.in userspace/libxt_connlimit.man VERSION
 	sed -e 's/@VERSION@/$(VERSION)/' \
 	    -e '/^@OPTIONS@$$/{r userspace/libxt_connlimit.man' -e 'd}' $< >$@
 
-install: install-module install-userspace install-man
+# Everything is built before anything is installed.
+install: module userspace man
+	@$(MAKE) --no-print-directory install-module install-userspace install-man
 
 # depmod, the way "make install" users and package scripts expect: for the
 # live system, or for a DESTDIR that holds the kernel's whole module tree.
@@ -125,13 +130,21 @@ install-man: man
 uninstall:
 	rm -f $(MODDEST)/xt_connlimit.ko
 	@$(run_depmod)
-	rm -f $(DESTDIR)$(XTLIB) $(DESTDIR)$(MANDIR)/man8/xt_connlimit.8
+	rm -f $(DESTDIR)$(MANDIR)/man8/xt_connlimit.8
 	rm -f $(DESTDIR)$(MANFRAGDIR)/libxt_connlimit.man
 	rmdir $(DESTDIR)$(MANFRAGDIR) 2>/dev/null || true
-	@if [ -z "$(DESTDIR)" ] && command -v dpkg-divert >/dev/null && \
-	    [ "$$(dpkg-divert --listpackage $(XTLIB))" = LOCAL ]; then \
+	@# the extension: ours only if we diverted the package's copy (or no
+	@# package owns the path); never delete a file dpkg installed
+	@if [ -n "$(DESTDIR)" ] || ! command -v dpkg-divert >/dev/null; then \
+		echo "rm -f $(DESTDIR)$(XTLIB)"; rm -f $(DESTDIR)$(XTLIB); \
+	elif [ "$$(dpkg-divert --listpackage $(XTLIB))" = LOCAL ]; then \
+		echo "rm -f $(XTLIB)"; rm -f $(XTLIB); \
 		echo "dpkg-divert --local --rename --divert $(XTLIB).distrib --remove $(XTLIB)"; \
 		dpkg-divert --local --rename --divert $(XTLIB).distrib --remove $(XTLIB); \
+	elif dpkg -S $(XTLIB) >/dev/null 2>&1; then \
+		echo "note: $(XTLIB) is a package's file, not ours: left alone"; \
+	else \
+		echo "rm -f $(XTLIB)"; rm -f $(XTLIB); \
 	fi
 
 # The DKMS source tree: what kernel/Kbuild needs, and dkms.conf with the
@@ -161,6 +174,10 @@ dkms-remove:
 
 demo:
 	tests/qemu/demo.sh
+
+BENCH_KERNEL ?= 6.1
+bench:
+	BENCH_KERNEL=$(BENCH_KERNEL) bench/run.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -4,6 +4,7 @@
 # Installs the Debian packages a fresh bookworm machine needs to build the
 # module and the extension for both target kernels and to run the test bed.
 # Safe to re-run: apt-get skips what is already there.  Needs root.
+# Arguments name more packages to install with these (make bench: gnuplot).
 set -euo pipefail
 
 pkgs=(
@@ -21,6 +22,7 @@ pkgs=(
 	# install them into (dkms itself is needed only inside that chroot)
 	debhelper dh-dkms dpkg-dev fakeroot lintian debootstrap
 	debian-archive-keyring zstd
+	"$@"
 )
 
 missing=()

@@ -24,11 +24,16 @@
 #   -t SECONDS     overall timeout (default 900)
 #   -c             console to stderr, live (otherwise only into console.log)
 #   -r             print result-channel lines live to stdout as they come
+#   -m MB          guest memory (default 2048)
+#   -C N           vCPUs (default 2)
+#   -k ARGS        extra kernel command line arguments
+#   -D             no slab debugging (slub_debug off): for measurements
 set -euo pipefail
 
 suite=e2e.sh variant=intree backends="legacy nft" only="" tmo=900
 live_console=0 live_results=0
-while getopts "s:V:b:o:t:cr" opt; do
+mem=2048 cpus=2 extra_args="" slab_debug=slub_debug=FZPU
+while getopts "s:V:b:o:t:crm:C:k:D" opt; do
 	case $opt in
 	s) suite=$OPTARG ;;
 	V) variant=$OPTARG ;;
@@ -37,11 +42,15 @@ while getopts "s:V:b:o:t:cr" opt; do
 	t) tmo=$OPTARG ;;
 	c) live_console=1 ;;
 	r) live_results=1 ;;
+	m) mem=$OPTARG ;;
+	C) cpus=$OPTARG ;;
+	k) extra_args=$OPTARG ;;
+	D) slab_debug="" ;;
 	*) exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
-[ $# -eq 3 ] || { echo "usage: $0 [-s SUITE] [-V VARIANT] [-b BACKENDS] [-o CASES] [-t S] [-c] [-r] KVER INITRD OUTDIR" >&2; exit 2; }
+[ $# -eq 3 ] || { echo "usage: $0 [-s SUITE] [-V VARIANT] [-b BACKENDS] [-o CASES] [-t S] [-c] [-r] [-m MB] [-C N] [-k ARGS] [-D] KVER INITRD OUTDIR" >&2; exit 2; }
 kver=$1 initrd=$2 outdir=$3
 top=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$outdir"
@@ -72,16 +81,17 @@ rm -rf "$run" "$outdir/run.cpio"
 cmdline=(
 	console=ttyS0 loglevel=5
 	panic_on_warn=1 panic=-1 oops=panic
-	slub_debug=FZPU
+	$slab_debug
 	rcupdate.rcu_cpu_stall_timeout=300
 	mitigations=off
+	$extra_args
 )
 rm -f "$outdir/console.log" "$outdir/results.log" "$outdir/verdict"
 : >"$outdir/results.log"
 : >"$outdir/console.log"
 
 qemu=(
-	qemu-system-x86_64 -accel tcg,thread=multi -smp 2 -m 2048
+	qemu-system-x86_64 -accel tcg,thread=multi -smp "$cpus" -m "$mem"
 	-nographic -vga none -monitor none -no-reboot -nic none
 	-serial "file:$outdir/console.log" -serial "file:$outdir/results.log"
 	-kernel "/boot/vmlinuz-$kver" -initrd "$outdir/initrd.img"

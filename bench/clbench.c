@@ -1,0 +1,645 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * clbench - the load generator of `make bench`, run inside the guest.
+ *
+ * connt (tests/tools) is the functional test tool: a few thousand
+ * connections, one poll() over all of them.  The benchmark needs tens of
+ * thousands held at once and a server whose cost does not grow with their
+ * number (else the server, not the rule, would set the slope), plus a raw
+ * SYN generator for the many-keys and refused-SYN scenarios.
+ *
+ *   clbench [-n NETNS] serve -a ADDR... -p PORT...
+ *	TCP only.  Accepts and holds connections (epoll, so a wake-up costs
+ *	the same with 50 or 50,000 held), closes one when the peer closes or
+ *	resets it.  Every socket has SO_LINGER 0: killing the server sends
+ *	resets, leaves no orphans behind to keep the namespace alive.
+ *	Prints "ready" once every listener is bound.
+ *
+ *   clbench [-n NETNS] conn -s SRC [-S NSRC] -d DST -p PORT... [-t MS]
+ *	Opens TCP connections from NSRC consecutive source addresses
+ *	starting at SRC (round robin) to DST on each PORT (round robin),
+ *	one after the other, and holds them.  Source ports are chosen here:
+ *	each (source, port) pair counts through its own slice of 1024-65535,
+ *	so opening a connection never searches for a free port and no two
+ *	sockets share one.  One command per line on
+ *	stdin, one answer line each:
+ *	  open N   -> "open est=E ref=R tmo=T err=X ns=NS"  (NS: wall time)
+ *	  reset N  reset the N newest held connections    -> "reset n=N"
+ *	  held     -> "held N"
+ *	  quit     (or end of input; or "abort") reset everything and exit
+ *
+ *   clbench [-n NETNS] syn -s SRC -k NKEYS -d DST -p PORT [-b SPORT] [-c CPU]
+ *	Raw IPv4 TCP SYNs from NKEYS consecutive source addresses starting
+ *	at SRC (the "keys"); each key counts its own source port up from
+ *	SPORT (default 20000), so every SYN is a new connection.  -c pins the
+ *	process to one CPU.  Commands:
+ *	  keys A B   one SYN from each key A .. B-1
+ *	  send N K   N SYNs, keys 0 .. K-1 in turn (a cursor carries over)
+ *	  -> "sent n=N err=E ns=NS t0=T0 t1=T1"  (CLOCK_MONOTONIC ns)
+ *	  quit     (or "abort")
+ *
+ * Times are CLOCK_MONOTONIC nanoseconds measured around the work only.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_LIST	64		/* addresses or ports on a command line */
+#define MAX_FDS		200000		/* connections one process may hold */
+#define PORT_FIRST	1024
+
+static void __attribute__((noreturn)) die(const char *what)
+{
+	perror(what);
+	exit(2);
+}
+
+static void __attribute__((noreturn)) usage(void)
+{
+	fprintf(stderr,
+		"usage: clbench [-n NETNS] serve -a ADDR... -p PORT...\n"
+		"       clbench [-n NETNS] conn -s SRC [-S NSRC] -d DST -p PORT... [-t MS]\n"
+		"       clbench [-n NETNS] syn -s SRC -k NKEYS -d DST -p PORT [-b SPORT] [-c CPU]\n");
+	exit(2);
+}
+
+static long parse_num(const char *s, long lo, long hi)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *s == '\0' || *end != '\0' || v < lo || v > hi) {
+		fprintf(stderr, "clbench: bad number: %s\n", s);
+		exit(2);
+	}
+	return v;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* As many descriptors as we may hold; else as many as we may have. */
+static void raise_nofile(void)
+{
+	struct rlimit rl = { MAX_FDS + 256, MAX_FDS + 256 };
+
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0 ||
+	    getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+/*
+ * A numeric address, IPv4 or IPv6, with "plus @n": the last 32 bits are
+ * counted up, so "-s 198.18.4.0 -S 300" runs on to 198.18.5.43.
+ */
+static socklen_t make_addr(struct sockaddr_storage *ss, const char *addr,
+			   uint32_t plus, int port)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	uint32_t w;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		sin->sin_addr.s_addr = htonl(ntohl(sin->sin_addr.s_addr) + plus);
+		return sizeof(*sin);
+	}
+	if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		memcpy(&w, &sin6->sin6_addr.s6_addr[12], 4);
+		w = htonl(ntohl(w) + plus);
+		memcpy(&sin6->sin6_addr.s6_addr[12], &w, 4);
+		return sizeof(*sin6);
+	}
+	fprintf(stderr, "clbench: not a numeric address: %s\n", addr);
+	exit(2);
+}
+
+static void set_port(struct sockaddr_storage *ss, int port)
+{
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+}
+
+/* Close with an RST and no lingering state: the socket is gone at once. */
+static void set_abortive(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+/* ------------------------------------------------------------------ */
+/* serve */
+
+static int serve_main(int argc, char **argv)
+{
+	const char *addrs[MAX_LIST];
+	int ports[MAX_LIST];
+	int na = 0, np = 0, opt, i, j, ep, one = 1;
+	struct epoll_event ev, evs[256];
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	while ((opt = getopt(argc, argv, "a:p:")) != -1) {
+		if (opt == 'a' && na < MAX_LIST)
+			addrs[na++] = optarg;
+		else if (opt == 'p' && np < MAX_LIST)
+			ports[np++] = (int)parse_num(optarg, 1, 65535);
+		else
+			usage();
+	}
+	if (!na || !np || optind != argc)
+		usage();
+
+	ep = epoll_create1(0);
+	if (ep < 0)
+		die("epoll_create1");
+	for (i = 0; i < na; i++) {
+		for (j = 0; j < np; j++) {
+			int fd;
+
+			len = make_addr(&ss, addrs[i], 0, ports[j]);
+			fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+			if (fd < 0)
+				die("socket");
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+			if (ss.ss_family == AF_INET6)
+				setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+					   sizeof(one));
+			if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+				fprintf(stderr, "clbench serve: bind %s port %d: %s\n",
+					addrs[i], ports[j], strerror(errno));
+				exit(2);
+			}
+			if (listen(fd, 4096) < 0)
+				die("listen");
+			/* data.u64: fd, bit 32 set for a listener */
+			ev.events = EPOLLIN;
+			ev.data.u64 = (uint64_t)fd | (1ull << 32);
+			if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+				die("epoll_ctl");
+		}
+	}
+	printf("ready\n");
+	fflush(stdout);
+
+	for (;;) {
+		int n = epoll_wait(ep, evs, 256, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			die("epoll_wait");
+		}
+		for (i = 0; i < n; i++) {
+			int fd = (int)(evs[i].data.u64 & 0xffffffffu);
+			char buf[512];
+			ssize_t r;
+
+			if (evs[i].data.u64 >> 32) {
+				int c;
+
+				while ((c = accept4(fd, NULL, NULL,
+						    SOCK_NONBLOCK)) >= 0) {
+					set_abortive(c);
+					ev.events = EPOLLIN | EPOLLRDHUP;
+					ev.data.u64 = (uint64_t)c;
+					if (epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev) < 0)
+						close(c);
+				}
+				continue;
+			}
+			r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+			if (r > 0)
+				continue;	/* data is not echoed: drain it */
+			if (r < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			close(fd);	/* peer closed or reset */
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* conn */
+
+static int held[MAX_FDS];	/* oldest first */
+static int nheld;
+
+struct conn_cfg {
+	const char *src;
+	int nsrc;
+	const char *dst;
+	int ports[MAX_LIST];
+	int nports;
+	int timeout_ms;
+	unsigned int span;	/* source ports of each pair */
+	uint16_t *next_port;	/* per (source, port) pair: next offset */
+	unsigned long rr;	/* round-robin cursor over the pairs */
+};
+
+enum outcome { EST, REF, TMO, ERR };
+
+static enum outcome open_one(struct conn_cfg *c)
+{
+	unsigned long pair = c->rr++ % ((unsigned long)c->nsrc * c->nports);
+	int si = (int)(pair / c->nports), pi = (int)(pair % c->nports);
+	struct sockaddr_storage src, dst;
+	socklen_t slen, dlen, elen = sizeof(int);
+	struct pollfd p;
+	int fd, err = 0;
+	unsigned int tries;
+
+	slen = make_addr(&src, c->src, si, 0);
+	dlen = make_addr(&dst, c->dst, 0, c->ports[pi]);
+	if (src.ss_family != dst.ss_family) {
+		fprintf(stderr, "clbench conn: SRC and DST families differ\n");
+		exit(2);
+	}
+	fd = socket(dst.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		perror("clbench conn: socket");
+		return ERR;
+	}
+	set_abortive(fd);
+	for (tries = 0;; tries++) {
+		uint16_t *np = &c->next_port[pair];
+
+		set_port(&src, PORT_FIRST + pair * c->span + *np);
+		*np = (uint16_t)((*np + 1) % c->span);
+		if (bind(fd, (struct sockaddr *)&src, slen) == 0)
+			break;
+		if (errno != EADDRINUSE || tries > c->span) {
+			perror("clbench conn: bind");
+			close(fd);
+			return ERR;
+		}
+	}
+	if (connect(fd, (struct sockaddr *)&dst, dlen) < 0 &&
+	    errno != EINPROGRESS) {
+		err = errno;
+	} else {
+		p.fd = fd;
+		p.events = POLLOUT;
+		for (;;) {
+			int n = poll(&p, 1, c->timeout_ms);
+
+			if (n > 0)
+				break;
+			if (n == 0) {
+				close(fd);
+				return TMO;
+			}
+			if (errno != EINTR)
+				die("poll");
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+			err = errno;
+	}
+	if (!err) {
+		held[nheld++] = fd;
+		return EST;
+	}
+	close(fd);
+	if (err == ECONNREFUSED || err == ECONNRESET)
+		return REF;
+	if (err == ETIMEDOUT)
+		return TMO;
+	fprintf(stderr, "clbench conn: %s\n", strerror(err));
+	return ERR;
+}
+
+static void cmd_open(struct conn_cfg *c, long n)
+{
+	long count[4] = { 0 };
+	uint64_t t0 = now_ns();
+
+	while (n-- > 0) {
+		if (nheld == MAX_FDS) {
+			count[ERR]++;
+			continue;
+		}
+		count[open_one(c)]++;
+	}
+	printf("open est=%ld ref=%ld tmo=%ld err=%ld ns=%llu\n",
+	       count[EST], count[REF], count[TMO], count[ERR],
+	       (unsigned long long)(now_ns() - t0));
+}
+
+/* Reset the @n newest held connections (SO_LINGER 0 is set on each). */
+static long reset_newest(long n)
+{
+	long i;
+
+	if (n > nheld)
+		n = nheld;
+	for (i = 0; i < n; i++)
+		close(held[--nheld]);
+	return n;
+}
+
+static int conn_main(int argc, char **argv)
+{
+	struct conn_cfg c = { .nsrc = 1, .timeout_ms = 5000 };
+	char line[256];
+	long n;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "s:S:d:p:t:")) != -1) {
+		switch (opt) {
+		case 's': c.src = optarg; break;
+		case 'S': c.nsrc = (int)parse_num(optarg, 1, 65536); break;
+		case 'd': c.dst = optarg; break;
+		case 'p':
+			if (c.nports == MAX_LIST)
+				usage();
+			c.ports[c.nports++] = (int)parse_num(optarg, 1, 65535);
+			break;
+		case 't': c.timeout_ms = (int)parse_num(optarg, 1, 600000); break;
+		default: usage();
+		}
+	}
+	if (!c.src || !c.dst || !c.nports || optind != argc)
+		usage();
+	/* Each pair its own slice of the ports: no two sockets share one. */
+	c.span = (65536 - PORT_FIRST) / ((unsigned int)c.nsrc * c.nports);
+	if (c.span < 16) {
+		fprintf(stderr, "clbench conn: too many sources x ports\n");
+		exit(2);
+	}
+	c.next_port = calloc((size_t)c.nsrc * c.nports, sizeof(*c.next_port));
+	if (!c.next_port)
+		die("calloc");
+
+	while (fgets(line, sizeof(line), stdin)) {
+		char arg[64] = "";
+
+		if (sscanf(line, "open %63s", arg) == 1) {
+			cmd_open(&c, parse_num(arg, 0, MAX_FDS));
+		} else if (sscanf(line, "reset %63s", arg) == 1) {
+			n = reset_newest(parse_num(arg, 0, MAX_FDS));
+			printf("reset n=%ld\n", n);
+		} else if (strncmp(line, "held", 4) == 0) {
+			printf("held %d\n", nheld);
+		} else if (strncmp(line, "quit", 4) == 0 ||
+			   strncmp(line, "abort", 5) == 0) {
+			break;
+		} else {
+			printf("error unknown command\n");
+		}
+		fflush(stdout);
+	}
+	reset_newest(nheld);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* syn */
+
+struct syn_pkt {
+	unsigned char ip[20];
+	unsigned char tcp[20];
+};
+
+static uint32_t sum16(const void *data, size_t len, uint32_t sum)
+{
+	const unsigned char *p = data;
+	size_t i;
+
+	for (i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)p[i] << 8 | p[i + 1];
+	if (len & 1)
+		sum += (uint32_t)p[len - 1] << 8;
+	return sum;
+}
+
+static uint16_t fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+static void put16(unsigned char *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v & 0xff;
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	put16(p, v >> 16);
+	put16(p + 2, v & 0xffff);
+}
+
+/*
+ * Fill a SYN from @saddr:@sport to @daddr:@dport (host order).  The kernel
+ * completes the IP header (checksum, id) for IPPROTO_RAW sockets; the TCP
+ * checksum over the pseudo header is ours.
+ */
+static void build_syn(struct syn_pkt *k, uint32_t saddr, uint32_t daddr,
+		      uint16_t sport, uint16_t dport, uint32_t seq)
+{
+	unsigned char pseudo[12];
+	uint32_t sum;
+
+	memset(k, 0, sizeof(*k));
+	k->ip[0] = 0x45;			/* IPv4, 5 words */
+	put16(&k->ip[2], sizeof(*k));		/* total length */
+	k->ip[6] = 0x40;			/* DF */
+	k->ip[8] = 64;				/* TTL */
+	k->ip[9] = IPPROTO_TCP;
+	put32(&k->ip[12], saddr);
+	put32(&k->ip[16], daddr);
+
+	put16(&k->tcp[0], sport);
+	put16(&k->tcp[2], dport);
+	put32(&k->tcp[4], seq);
+	k->tcp[12] = 5 << 4;			/* data offset: 5 words */
+	k->tcp[13] = 0x02;			/* SYN */
+	put16(&k->tcp[14], 64240);		/* window */
+
+	memcpy(pseudo, &k->ip[12], 8);
+	pseudo[8] = 0;
+	pseudo[9] = IPPROTO_TCP;
+	put16(&pseudo[10], sizeof(k->tcp));
+	sum = sum16(pseudo, sizeof(pseudo), 0);
+	sum = sum16(k->tcp, sizeof(k->tcp), sum);
+	put16(&k->tcp[16], fold(sum));
+}
+
+struct syn_cfg {
+	int fd;
+	uint32_t src, dst;	/* host order */
+	uint16_t dport, sport_base;
+	long nkeys;
+	uint16_t *next_sport;	/* per key: SYNs sent so far */
+	long cursor;		/* round robin of "send" */
+	uint32_t seq;
+};
+
+static int send_syn(struct syn_cfg *s, long key)
+{
+	struct sockaddr_in to = { .sin_family = AF_INET };
+	struct syn_pkt k;
+	uint16_t sport = s->sport_base + s->next_sport[key]++;
+
+	/* 65535 - base ports per key: the same tuple never comes twice. */
+	if (sport < s->sport_base)
+		s->next_sport[key] = 0, sport = s->sport_base;
+	s->seq = s->seq * 1103515245u + 12345u;
+	build_syn(&k, s->src + (uint32_t)key, s->dst, sport, s->dport, s->seq);
+	to.sin_addr.s_addr = htonl(s->dst);
+	return sendto(s->fd, &k, sizeof(k), 0, (struct sockaddr *)&to,
+		      sizeof(to)) == sizeof(k) ? 0 : -1;
+}
+
+static void syn_report(long n, long err, uint64_t t0, uint64_t t1)
+{
+	printf("sent n=%ld err=%ld ns=%llu t0=%llu t1=%llu\n", n, err,
+	       (unsigned long long)(t1 - t0), (unsigned long long)t0,
+	       (unsigned long long)t1);
+}
+
+static int syn_main(int argc, char **argv)
+{
+	struct syn_cfg s = { .sport_base = 20000, .seq = 1 };
+	const char *src = NULL, *dst = NULL;
+	struct in_addr a;
+	char line[256];
+	int opt, cpu = -1, sndbuf = 4 << 20;
+
+	while ((opt = getopt(argc, argv, "s:k:d:p:b:c:")) != -1) {
+		switch (opt) {
+		case 's': src = optarg; break;
+		case 'k': s.nkeys = parse_num(optarg, 1, 1 << 22); break;
+		case 'd': dst = optarg; break;
+		case 'p': s.dport = (uint16_t)parse_num(optarg, 1, 65535); break;
+		case 'b': s.sport_base = (uint16_t)parse_num(optarg, 1, 65000); break;
+		case 'c': cpu = (int)parse_num(optarg, 0, 1023); break;
+		default: usage();
+		}
+	}
+	if (!src || !dst || !s.nkeys || !s.dport || optind != argc)
+		usage();
+	if (inet_pton(AF_INET, src, &a) != 1)
+		usage();
+	s.src = ntohl(a.s_addr);
+	if (inet_pton(AF_INET, dst, &a) != 1)
+		usage();
+	s.dst = ntohl(a.s_addr);
+	s.next_sport = calloc((size_t)s.nkeys, sizeof(*s.next_sport));
+	if (!s.next_sport)
+		die("calloc");
+	if (cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		if (sched_setaffinity(0, sizeof(set), &set) < 0)
+			die("sched_setaffinity");
+	}
+	s.fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+	if (s.fd < 0)
+		die("socket(SOCK_RAW)");
+	setsockopt(s.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+
+	while (fgets(line, sizeof(line), stdin)) {
+		long x, y, i, err = 0;
+		uint64_t t0, t1;
+
+		if (sscanf(line, "keys %ld %ld", &x, &y) == 2) {
+			if (x < 0 || y > s.nkeys || x > y) {
+				printf("error keys out of range\n");
+			} else {
+				t0 = now_ns();
+				for (i = x; i < y; i++)
+					err += send_syn(&s, i) < 0;
+				t1 = now_ns();
+				syn_report(y - x, err, t0, t1);
+			}
+		} else if (sscanf(line, "send %ld %ld", &x, &y) == 2) {
+			if (x < 0 || y < 1 || y > s.nkeys) {
+				printf("error send out of range\n");
+			} else {
+				t0 = now_ns();
+				for (i = 0; i < x; i++)
+					err += send_syn(&s, s.cursor++ % y) < 0;
+				t1 = now_ns();
+				syn_report(x, err, t0, t1);
+			}
+		} else if (strncmp(line, "quit", 4) == 0 ||
+			   strncmp(line, "abort", 5) == 0) {
+			break;
+		} else {
+			printf("error unknown command\n");
+		}
+		fflush(stdout);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void enter_netns(const char *name)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s%s",
+		 strchr(name, '/') ? "" : "/run/netns/", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+		fprintf(stderr, "clbench: netns %s: %s\n", path, strerror(errno));
+		exit(2);
+	}
+	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
+	if (argc >= 3 && strcmp(argv[1], "-n") == 0) {
+		enter_netns(argv[2]);
+		argc -= 2;
+		argv += 2;
+	}
+	if (argc < 2)
+		usage();
+	if (strcmp(argv[1], "serve") == 0)
+		return serve_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "conn") == 0)
+		return conn_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "syn") == 0)
+		return syn_main(argc - 1, argv + 1);
+	usage();
+}

@@ -1,0 +1,472 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The benchmark, run inside the guest as the test bed's suite (installed as
+# /tests/guest/bench.sh by bench/run.sh).  Each scenario runs three ways in
+# this one boot, one after the other with the same rules:
+#
+#   none    no connlimit rule (conntrack on all the same, through a rule in
+#           a chain nothing jumps to)
+#   intree  the kernel's own xt_connlimit.ko + nf_conncount.ko (modprobe)
+#   ours    build/<kver>/kernel/xt_connlimit.ko (insmod)
+#
+# Topology, per case:   bc-XXXX  c0 ===veth=== s0  bs-XXXX
+#   client addresses 198.18.1.1 (S1), 198.18.2.1-64 (S1 daddr),
+#   198.18.3.1 (S3); raw SYN sources from 198.18.4.0, 198.18.8.0 (S5) and
+#   198.18.128.0 on (S2, up to 128,000 keys); the server is 198.18.0.1, TCP
+#   ports 1001-1004 held by `clbench serve`, port 1009 closed (SYN target).
+#
+# Results go to the result channel as "BENCH <scenario> key=value..." lines
+# (raw per-batch times; bench/report.sh computes medians and ratios), next
+# to the TAP line of each case.  Parameters come from /etc/bench.conf.
+
+# R_* variables are set by trecv from each answer's key=value words.
+# shellcheck disable=SC2154
+# shellcheck source=tests/guest/lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=/dev/null
+[ -f /etc/bench.conf ] && . /etc/bench.conf
+
+SCENARIOS=${BENCH_SCENARIOS:-s1 s1d s2 s3 s5}
+VARIANTS=${BENCH_VARIANTS:-none intree ours}
+BATCHES=${BENCH_BATCHES:-5}
+S1_LEVELS=${BENCH_S1_LEVELS:-1000 5000 20000 50000}
+S1_BATCH=${BENCH_S1_BATCH:-1000}
+S1_BUDGET=${BENCH_S1_BUDGET:-240}	# seconds per mode and variant
+S2_LEVELS=${BENCH_S2_LEVELS:-1000 16000 64000 128000}
+S2_BATCH=${BENCH_S2_BATCH:-4000}
+S3_LEVELS=${BENCH_S3_LEVELS:-100 10000}
+S3_BATCH_MS=${BENCH_S3_BATCH_MS:-500}	# S3 batches: SYNs for about this long
+S5_BATCH=${BENCH_S5_BATCH:-4000}
+GAP=${BENCH_GAP:-1}			# seconds between batches
+OURS_KO=/usr/lib/connlimit-bench/xt_connlimit.ko
+NEVER=1000000				# a limit no scenario reaches
+
+SRV=198.18.0.1
+SPORTS=(-p 1001 -p 1002 -p 1003 -p 1004)
+SYN_PORT=1009
+REJECT=(-j REJECT --reject-with tcp-reset)
+
+# emit WORDS...: one result line.
+emit() { echo "BENCH $*" >&"$RESULT_FD"; }
+
+# ---------------------------------------------------------------- tools
+
+declare -A TW TR
+
+# tool NAME NS ARGS...: clbench ARGS in NS, driven through two fifos.
+tool() {
+	local name=$1 ns=$2 w r
+	shift 2
+	rm -f "$T/$name.in" "$T/$name.out"
+	mkfifo "$T/$name.in" "$T/$name.out"
+	exec {w}<>"$T/$name.in" {r}<>"$T/$name.out"
+	clbench -n "$ns" "$@" <"$T/$name.in" >"$T/$name.out" 2>>"$T/$name.err" &
+	PIDLIST+=($!)
+	disown $!
+	TW[$name]=$w
+	TR[$name]=$r
+}
+
+# tsend NAME CMD / trecv NAME: a command, and its answer in REPLY_LINE with
+# its key=value words as R_key variables (no fork: the guest is slow).
+tsend() { echo "$2" >&"${TW[$1]}"; }
+trecv() {
+	local w
+	REPLY_LINE=
+	read -r -t 900 -u "${TR[$1]}" REPLY_LINE || {
+		fail "$1: no answer; stderr: $(cat "$T/$1.err" 2>/dev/null)"
+		return 1
+	}
+	for w in $REPLY_LINE; do
+		case $w in *=*) printf -v "R_${w%%=*}" %s "${w#*=}" ;; esac
+	done
+	case $REPLY_LINE in error*) fail "$1: $REPLY_LINE" ;; esac
+}
+tcmd() { tsend "$1" "$2" && trecv "$1"; }
+
+# serve NS: clbench server on SRV, ports 1001-1004.
+serve() {
+	local l
+	tool srv "$1" serve -a "$SRV" "${SPORTS[@]}"
+	busywait 10000 eval 'read -r -t 0.1 -u "${TR[srv]}" l && [ "$l" = ready ]' ||
+		fail "clbench serve did not start: $(cat "$T/srv.err")"
+}
+
+# open_n NAME N: open N connections, all of which must be established.
+open_n() {
+	tcmd "$1" "open $2"
+	[ "$R_est" = "$2" ] || fail "$1: open $2 -> $REPLY_LINE"
+}
+
+# ---------------------------------------------------------------- setup
+
+# bed ADDR...: namespaces BC (client, holding ADDRs) and BS (server), a
+# veth between them, conntrack timeouts long enough for any scenario.
+bed() {
+	local a bc bs
+	mkns bc bs
+	BC=$bc BS=$bs
+	ip link add c0 netns "$BC" type veth peer name s0 netns "$BS"
+	printf '%s\n' "addr add $SRV/15 dev s0" "link set lo up" "link set s0 up" |
+		ip -n "$BS" -b -
+	{
+		for a in "$@"; do echo "addr add $a/15 dev c0"; done
+		echo "link set lo up"
+		echo "link set c0 up"
+	} | ip -n "$BC" -b -
+	nsx "$BS" sysctl -q -w net.netfilter.nf_conntrack_tcp_timeout_syn_sent=3600 \
+		net.netfilter.nf_conntrack_tcp_timeout_syn_recv=3600
+}
+
+# rules VARIANT RULE...: the server's INPUT rule for VARIANT; RULE is the
+# connlimit rule (without the target), used as is unless VARIANT is none.
+# With "-r", also drop the resets the server sends from the SYN port before
+# conntrack sees them (raw OUTPUT): SYNs to that closed port then stay
+# tracked (SYN_SENT), as half-open connections would, and the refusals of
+# S3 cost no delivery.  Conntrack is on in every variant.
+rules() {
+	local var=$1 raw=
+	shift
+	if [ "$1" = -r ]; then
+		raw="-A OUTPUT -p tcp --sport $SYN_PORT --tcp-flags RST RST -j DROP"
+		shift
+	fi
+	{
+		echo "*raw"
+		[ -n "$raw" ] && echo "$raw"
+		echo "COMMIT"
+		echo "*filter"
+		echo ":ct-on - [0:0]"
+		echo "-A ct-on -m conntrack --ctstate INVALID -j DROP"
+		[ "$var" != none ] && echo "-A INPUT $* ${REJECT[*]}"
+		echo "COMMIT"
+	} | nsx "$BS" iptables-legacy-restore
+}
+
+# none_rule ARGS...: the none variant's own INPUT rule (S3: refuse without
+# counting).
+none_rule() {
+	nsx "$BS" iptables-legacy -A INPUT "$@" "${REJECT[@]}"
+}
+
+# slab NAME: "active num objsize perslab pagesperslab slabs" of a cache.
+slab() {
+	local name a n sz per pps s
+	while read -r name a n sz per pps _ _ _ _ _ _ _ _ s _; do
+		if [ "$name" = "$1" ]; then
+			echo "$a $n $sz $per $pps $s"
+			return
+		fi
+	done </proc/slabinfo
+	echo "0 0 0 0 0 0"
+}
+
+# free_pages: free pages in the buddy allocator plus the per-CPU lists.
+free_pages() {
+	local k v free=0 pcp=0
+	while read -r k v _; do
+		[ "$k" = nr_free_pages ] && { free=$v; break; }
+	done </proc/vmstat
+	while read -r k v _; do
+		[ "$k" = count: ] && pcp=$((pcp + v))
+	done </proc/zoneinfo
+	echo $((free + pcp))
+}
+
+# mem_snap WHERE VAR STATE CONNS KEYS: S4 numbers, with the engine's
+# objects and (STATE=without) after the rule is gone.
+mem_snap() {
+	local c a n sz per pps s
+	emit "s4 where=$1 var=$2 state=$3 conns=$4 keys=$5 free=$(free_pages)"
+	for c in cl_conn cl_key nf_conncount_tuple nf_conncount_rb nf_conntrack; do
+		read -r a n sz per pps s < <(slab "$c")
+		emit "s4 where=$1 var=$2 state=$3 cache=$c active=$a num=$n objsize=$sz perslab=$per pagesperslab=$pps slabs=$s"
+	done
+}
+
+# memory WHERE VAR CONNS KEYS: snapshot, drop the rule, snapshot again.
+memory() {
+	[ "$2" = none ] && return 0
+	nap 1
+	mem_snap "$1" "$2" with "$3" "$4"
+	nsx "$BS" iptables-legacy -F INPUT
+	nap 2
+	mem_snap "$1" "$2" without "$3" "$4"
+	[ "$2" = ours ] && emit "s4 where=$1 var=ours objects=$(objects | paste -s -d,)"
+	return 0
+}
+
+# teardown: rules first (so the module is free at once), then the link
+# (so dying sockets send nothing), then the processes.  cleanup_case
+# deletes the namespaces.
+teardown() {
+	local pid name
+	nsx "$BS" iptables-legacy -F INPUT
+	nsx "$BS" iptables-legacy -t raw -F
+	ip -n "$BC" link del c0
+	for pid in "${PIDLIST[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+	for pid in "${PIDLIST[@]}"; do busywait 10000 eval "! proc_alive $pid"; done
+	PIDLIST=()	# gone: nothing for cleanup_case to stop
+	for name in "${!TW[@]}"; do
+		eval "exec ${TW[$name]}>&- ${TR[$name]}<&-"
+		unset "TW[$name]" "TR[$name]"
+	done
+	if [ "$(module_is)" = ours ]; then
+		busywait 5000 eval '[ "$(object_count keys)" = 0 ] && [ "$(object_count conns)" = 0 ]' ||
+			fail "ours: objects left after the rules went: $(objects | paste -s -d ' ')"
+	fi
+}
+
+# settle: wait until the last case's namespaces are gone (their conntrack
+# entries and sockets freed), so that no cleanup runs during a measurement.
+ct_idle() {
+	local a t
+	read -r a _ < <(slab nf_conntrack)
+	read -r t _ < <(slab TCP)
+	[ "$a" -lt 256 ] && [ "$t" -lt 256 ]
+}
+settle() {
+	local t0
+	t0=$(uptime_ms)
+	busywait 180000 ct_idle || log "settle: still $(slab nf_conntrack) conntracks after 180 s"
+	log "settled in $(($(uptime_ms) - t0)) ms"
+}
+
+# use_variant none|intree|ours: unload the other module, load this one.
+use_variant() {
+	local want=$1 have
+	have=$(module_is)
+	if [ "$have" != none ] && [ "$have" != "$want" ]; then
+		busywait 20000 eval '[ "$(module_refcnt)" -eq 0 ]' || true
+		rmmod xt_connlimit || { log "rmmod xt_connlimit ($have) failed"; return 1; }
+		if [ "$have" = intree ]; then rmmod nf_conncount || true; fi
+	fi
+	case $want in
+	intree) [ "$have" = intree ] || modprobe xt_connlimit ;;
+	ours) [ "$have" = ours ] || insmod "$OURS_KO" ;;
+	esac
+	have=$(module_is)
+	log "variant $want: xt_connlimit is $have"
+	[ "$have" = "$want" ]
+}
+
+# ---------------------------------------------------------------- S1
+
+# s1 VAR saddr|daddr: one hot key holding C connections for each C of
+# S1_LEVELS; the cost of the next S1_BATCH connections at each.
+s1() {
+	local var=$1 mode=$2 held=0 level n i t0 left cost=0 proj
+	local -a srcs=(198.18.1.1) conn=(-s 198.18.1.1) rule
+	rule=(-p tcp --syn -m connlimit --connlimit-above "$NEVER")
+	if [ "$mode" = daddr ]; then
+		srcs=()
+		for i in $(seq 1 64); do srcs+=("198.18.2.$i"); done
+		conn=(-s 198.18.2.1 -S 64)
+		rule+=(--connlimit-daddr)
+	fi
+	bed "${srcs[@]}"
+	rules "$var" "${rule[@]}"
+	serve "$BS"
+	tool cli "$BC" conn "${conn[@]}" -d "$SRV" "${SPORTS[@]}"
+
+	t0=$(uptime_ms)
+	for level in $S1_LEVELS; do
+		# Stop before a level this variant cannot reach within the budget:
+		# the ramp at today's cost is a lower bound of what it will take.
+		left=$((S1_BUDGET * 1000 - ($(uptime_ms) - t0)))
+		proj=$(((level - held + BATCHES * S1_BATCH) * cost / 1000000))
+		if [ "$proj" -gt "$left" ]; then
+			emit "s1 mode=$mode var=$var stop C=$held next=$level reason=projected_${proj}ms_left_${left}ms"
+			note "ramp stopped at C=$held (next level $level would take over ${proj} ms, ${left} ms left)"
+			break
+		fi
+		while [ "$held" -lt "$level" ]; do
+			if [ $(($(uptime_ms) - t0)) -gt $((S1_BUDGET * 1000)) ]; then
+				emit "s1 mode=$mode var=$var stop C=$held next=$level reason=budget_${S1_BUDGET}s"
+				note "ramp stopped at C=$held: budget ${S1_BUDGET} s spent"
+				break 2
+			fi
+			n=$((level - held))
+			[ "$n" -gt "$S1_BATCH" ] && n=$S1_BATCH
+			open_n cli "$n"
+			emit "s1 mode=$mode var=$var phase=ramp C=$held n=$n ns=$R_ns"
+			held=$((held + n))
+			cost=$((R_ns / n))
+		done
+		nap "$GAP"
+		for i in $(seq 1 "$BATCHES"); do
+			open_n cli "$S1_BATCH"
+			emit "s1 mode=$mode var=$var phase=batch C=$level i=$i n=$S1_BATCH ns=$R_ns"
+			cost=$((R_ns / S1_BATCH))
+			tcmd cli "reset $S1_BATCH"
+			nap "$GAP"
+		done
+		log "s1 $mode $var: C=$level done at $(($(uptime_ms) - t0)) ms, last batch $((cost / 1000)) us/conn"
+	done
+	emit "s1 mode=$mode var=$var reached C=$held ms=$(($(uptime_ms) - t0))"
+	[ "$mode" = saddr ] && memory s1 "$var" "$held" 1
+	teardown
+}
+s1_saddr() { s1 "$1" saddr; }
+s1_daddr() { s1 "$1" daddr; }
+
+# ---------------------------------------------------------------- S2
+
+# s2 VAR: K keys (source addresses) with one connection each, for each K of
+# S2_LEVELS; S2_BATCH new SYNs spread over the K keys, through the rule.
+s2() {
+	local var=$1 keys=0 k i ct max
+	max=${S2_LEVELS##* }
+	bed 198.18.1.1
+	rules "$var" -r -p tcp --syn -m connlimit --connlimit-above "$NEVER"
+	tool syn "$BC" syn -s 198.18.128.0 -k "$max" -d "$SRV" -p "$SYN_PORT"
+	for k in $S2_LEVELS; do
+		tcmd syn "keys $keys $k"
+		emit "s2 var=$var phase=populate K=$keys n=$R_n err=$R_err ns=$R_ns"
+		keys=$k
+		nap "$GAP"
+		for i in $(seq 1 "$BATCHES"); do
+			tcmd syn "send $S2_BATCH $k"
+			emit "s2 var=$var phase=batch K=$k i=$i n=$R_n err=$R_err ns=$R_ns"
+			nap "$GAP"
+		done
+		ct=$(nsx "$BS" cat /proc/sys/net/netfilter/nf_conntrack_count)
+		emit "s2 var=$var tracked K=$k ct=$ct"
+		log "s2 $var: K=$k, $ct conntrack entries in the server"
+	done
+	memory s2 "$var" "$ct" "$keys"
+	teardown
+}
+
+# ---------------------------------------------------------------- S3
+
+# s3 VAR: one address holding N connections under --connlimit-above N, for
+# each N of S3_LEVELS; the cost of new SYNs from it, all refused.  The none
+# variant refuses them by port, without counting.  A batch is as many SYNs
+# as a probe says take S3_BATCH_MS (200 to 20,000): the engines differ by
+# orders of magnitude here, and a batch must be neither a blink nor minutes.
+s3() {
+	local var=$1 n held i refused batch sent
+	for n in $S3_LEVELS; do
+		bed 198.18.3.1
+		if [ "$var" = none ]; then
+			rules none -r
+			none_rule -p tcp --syn --dport "$SYN_PORT"
+		else
+			rules "$var" -r -p tcp --syn -m connlimit --connlimit-above "$n"
+		fi
+		serve "$BS"
+		tool cli "$BC" conn -s 198.18.3.1 -d "$SRV" "${SPORTS[@]}"
+		held=0
+		while [ "$held" -lt "$n" ]; do
+			i=$((n - held))
+			[ "$i" -gt 1000 ] && i=1000
+			open_n cli "$i"
+			held=$((held + i))
+		done
+		if [ "$var" != none ]; then
+			# at the limit: the next real connection is refused
+			tcmd cli "open 1"
+			[ "$R_ref" = 1 ] || fail "N=$n: connection N+1 not refused: $REPLY_LINE"
+		fi
+		tool syn "$BC" syn -s 198.18.3.1 -k 1 -d "$SRV" -p "$SYN_PORT"
+		nap "$GAP"
+		tcmd syn "send 200 1"
+		sent=200
+		batch=$((S3_BATCH_MS * 1000000 / (R_ns / 200 + 1)))
+		[ "$batch" -lt 200 ] && batch=200
+		[ "$batch" -gt 20000 ] && batch=20000
+		batch=$((batch / 100 * 100))
+		nap "$GAP"
+		for i in $(seq 1 "$BATCHES"); do
+			tcmd syn "send $batch 1"
+			emit "s3 var=$var N=$n i=$i n=$R_n err=$R_err ns=$R_ns"
+			sent=$((sent + batch))
+			nap "$GAP"
+		done
+		refused=$(nsx "$BS" iptables-legacy -L INPUT -v -x -n | awk 'NR == 3 { print $1 }')
+		[ "$var" != none ] && refused=$((refused - 1))	# connection N+1
+		emit "s3 var=$var N=$n refused=$refused sent=$sent"
+		[ "$refused" = "$sent" ] || fail "N=$n: $sent SYNs sent, $refused refused"
+		teardown
+		cleanup_case
+		settle
+	done
+}
+
+# ---------------------------------------------------------------- S5
+
+# s5 VAR: two SYN senders pinned to the two vCPUs, each with its own 1,000
+# keys, against one sender doing the same total alone.
+s5() {
+	local var=$1 i t0 t1 n=$((S5_BATCH / 2))
+	bed 198.18.1.1
+	rules "$var" -r -p tcp --syn -m connlimit --connlimit-above "$NEVER"
+	tool syn0 "$BC" syn -s 198.18.4.0 -k 1000 -d "$SRV" -p "$SYN_PORT" -c 0
+	tool syn1 "$BC" syn -s 198.18.8.0 -k 1000 -d "$SRV" -p "$SYN_PORT" -c 1
+	tcmd syn0 "keys 0 1000"
+	tcmd syn1 "keys 0 1000"
+	nap "$GAP"
+	for i in $(seq 1 "$BATCHES"); do
+		tcmd syn0 "send $S5_BATCH 1000"
+		emit "s5 var=$var senders=1 i=$i n=$S5_BATCH err=$R_err ns=$R_ns"
+		nap "$GAP"
+		tsend syn0 "send $n 1000"
+		tsend syn1 "send $n 1000"
+		trecv syn0
+		t0=$R_t0 t1=$R_t1
+		trecv syn1
+		[ "$R_t0" -lt "$t0" ] && t0=$R_t0
+		[ "$R_t1" -gt "$t1" ] && t1=$R_t1
+		emit "s5 var=$var senders=2 i=$i n=$((2 * n)) err=$R_err ns=$((t1 - t0))"
+		nap "$GAP"
+	done
+	teardown
+}
+
+# ---------------------------------------------------------------- main
+
+bench_setup() {
+	local m
+	for m in nf_conntrack x_tables ip_tables iptable_filter iptable_raw \
+		xt_conntrack xt_tcpudp nf_reject_ipv4 ipt_REJECT veth; do
+		if [ "$m" = nf_conntrack ]; then
+			modprobe nf_conntrack hashsize=262144
+		else
+			modprobe "$m"
+		fi
+	done
+	sysctl -q -w net.netfilter.nf_conntrack_max=1048576
+	emit "meta kernel=$(uname -r) cpus=$(nproc) mem_kb=$(awk '/MemTotal/ { print $2 }' /proc/meminfo) ct_buckets=$(cat /proc/sys/net/netfilter/nf_conntrack_buckets) ct_max=$(cat /proc/sys/net/netfilter/nf_conntrack_max) cmdline=$(tr ' ' ',' </proc/cmdline)"
+	emit "meta ours=$(modinfo -F version "$OURS_KO") intree=$(modinfo -F vermagic xt_connlimit | awk '{ print $1 }')"
+	emit "meta params batches=$BATCHES s1_levels=${S1_LEVELS// /,} s1_batch=$S1_BATCH s1_budget=$S1_BUDGET s2_levels=${S2_LEVELS// /,} s2_batch=$S2_BATCH s3_levels=${S3_LEVELS// /,} s3_batch_ms=$S3_BATCH_MS s5_batch=$S5_BATCH gap=$GAP"
+}
+
+declare -A DESC=(
+	[s1]="S1 one hot key, one client address (saddr)"
+	[s1d]="S1 one hot key, 64 clients to one server (daddr)"
+	[s2]="S2 many keys"
+	[s3]="S3 key held at its limit, refused SYNs"
+	[s5]="S5 two senders on two vCPUs"
+)
+declare -A FUNC=([s1]=s1_saddr [s1d]=s1_daddr [s2]=s2 [s3]=s3 [s5]=s5)
+
+bench_setup
+start=$(uptime_ms)
+for sc in $SCENARIOS; do
+	for var in $VARIANTS; do
+		if ! use_variant "$var"; then
+			emit "$sc var=$var error=module"
+			echo "not ok $((case_no + 1)) - ${DESC[$sc]}: $var (module would not load)" >&"$RESULT_FD"
+			case_no=$((case_no + 1)) n_fail=$((n_fail + 1))
+			continue
+		fi
+		run_case "$sc/$var" "${DESC[$sc]}: $var" "${FUNC[$sc]}" "$var"
+		settle
+		emit "time $sc var=$var at_ms=$(($(uptime_ms) - start))"
+	done
+done
+use_variant none
+emit "done ms=$(($(uptime_ms) - start)) failed=$n_fail"
+exit $((n_fail > 0))
