@@ -78,6 +78,7 @@ cat "$initrd" "$outdir/run.cpio" >"$outdir/initrd.img"
 rm -rf "$run" "$outdir/run.cpio"
 
 # --- boot
+# shellcheck disable=SC2206  # $slab_debug and $extra_args: split on purpose
 cmdline=(
 	console=ttyS0 loglevel=5
 	panic_on_warn=1 panic=-1 oops=panic
