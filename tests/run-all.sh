@@ -6,6 +6,7 @@
 #   host/run.sh       the iptables extension against the host's netfilter
 #   qemu/run-suite.sh the module in Debian's kernels under qemu: ours and,
 #                     for the differential run, the kernel's own module
+#   pkg/run.sh        the Debian packages, installed into a chroot, booted
 # Each suite prints TAP-like lines ("ok N - ...", "not ok N - ...",
 # "... # SKIP reason"); this script passes them through and counts them.
 set -u
@@ -49,6 +50,9 @@ for vmlinuz in /boot/vmlinuz-*; do
 		run_suite "qemu $kver $variant" tests/qemu/run-suite.sh "$kver" "$variant"
 	done
 done
+
+# the Debian packages: build, install into a chroot, boot, remove
+run_suite pkg tests/pkg/run.sh
 
 passed=$(grep -cE '^ok ' "$results")
 skipped=$(grep -cE '^ok .*# SKIP' "$results")

@@ -39,8 +39,8 @@ mapfile -t kernels < <(pkg_kernels)
 
 # Package list, pinned to the host's kernel package versions.
 host_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || true; }
-# (libxtables-dev, pkg-config: for testing "make install" in the chroot)
-pkgs=(dkms openssl iptables kmod xz-utils libxtables-dev pkg-config)
+# (libc6-dev, libxtables-dev, pkg-config: for "make install" in the chroot)
+pkgs=(dkms openssl iptables kmod xz-utils libc6-dev libxtables-dev pkg-config)
 for k in "${kernels[@]}"; do
 	img=$(dpkg -S "/boot/vmlinuz-$k" 2>/dev/null | cut -d: -f1 | head -n 1)
 	img=${img:-linux-image-$k}
