@@ -126,13 +126,32 @@ dump_state() {
 	} 2>&1 | sed 's/^/#   /'
 }
 
-# Kill what the case started, delete its namespaces (one batch).  After a
-# failure, first show what the namespaces held.
+# Stop what the case started, delete its namespaces (one batch).  Clients
+# reset their connections (a killed process would close them gracefully and
+# leave orphans retransmitting FINs for a minute, keeping the namespaces --
+# and their rules, and so the module -- alive).  After a failure, first show
+# what the namespaces held.
 cleanup_case() {
-	local ns name pid batch=
+	local ns name pid batch= t0
+	set +e		# clean up as much as possible, whatever fails
+	trap - ERR
 	if [ -e "$T/failed" ]; then
 		for ns in "${NSLIST[@]}"; do dump_state "$ns"; done
 	fi
+	# Rules go first: a rule that refuses a client's RST (or the server's
+	# FIN) at teardown would leave orphan sockets retransmitting.
+	for ns in "${!RULE_NS[@]}"; do
+		for pid in iptables ip6tables; do
+			printf '*filter\nCOMMIT\n*raw\nCOMMIT\n' |
+				nsx "$ns" "$pid-${RULE_NS[$ns]}-restore" 2>/dev/null
+		done
+	done
+	for name in "${!CL_W[@]}"; do
+		echo abort >&"${CL_W[$name]}" 2>/dev/null
+	done
+	for name in "${!CL_PID[@]}"; do
+		busywait 2000 eval "! proc_alive ${CL_PID[$name]}"
+	done
 	for name in "${!CL_W[@]}"; do
 		eval "exec ${CL_W[$name]}>&- ${CL_R[$name]}<&-"
 	done
@@ -141,6 +160,14 @@ cleanup_case() {
 	for ns in "${NSLIST[@]}"; do batch+="netns del $ns"$'\n'; done
 	[ -n "$batch" ] && ip -b - <<<"$batch" 2>/dev/null
 	NSLIST=() PIDLIST=()
+	# The namespaces die asynchronously; let them, so that no case sees
+	# the previous one's rules.  (A case that leaks is caught by the rmmod
+	# and teardown cases, which insist on a zero refcount.)
+	t0=$(uptime_ms)
+	busywait 20000 eval '[ "$(module_refcnt)" -eq 0 ]' ||
+		echo "# note: xt_connlimit refcnt still $(module_refcnt) 20 s after the case" >&2
+	[ -z "${TESTBED_TRACE:-}" ] ||
+		echo "# refcnt $(module_refcnt) after $(($(uptime_ms) - t0)) ms" >&2
 	return 0
 }
 
@@ -198,10 +225,13 @@ server_start() {
 
 # ---------------------------------------------------------------- rules
 
+declare -A RULE_NS	# namespace -> backend, for cleanup_case
+
 # xt FAMILY NS ARGS...: ip(6)tables of the current backend inside NS.
 xt() {
 	local fam=$1 ns=$2
 	shift 2
+	RULE_NS[$ns]=$BACKEND
 	if [ "$fam" = 6 ]; then
 		nsx "$ns" "ip6tables-$BACKEND" "$@"
 	else
@@ -211,6 +241,7 @@ xt() {
 
 # xt_restore FAMILY NS: ip(6)tables-restore --noflush of stdin inside NS.
 xt_restore() {
+	RULE_NS[$2]=$BACKEND
 	if [ "$1" = 6 ]; then
 		nsx "$2" "ip6tables-$BACKEND-restore" --noflush
 	else
@@ -244,7 +275,7 @@ ct_count() {
 
 # ---------------------------------------------------------------- clients
 
-declare -A CL_W CL_R CL_DESC
+declare -A CL_W CL_R CL_PID CL_DESC
 
 # client_start NAME NS SRC DST PORT [-u]: a connt client holding its
 # connections, driven through two fifos.
@@ -257,6 +288,7 @@ client_start() {
 	connt -n "$ns" client -s "$src" -d "$dst" -p "$port" $udp -t 3000 \
 		<"$T/$name.in" >"$T/$name.out" 2>>"$T/$name.err" &
 	PIDLIST+=($!)
+	CL_PID[$name]=$!
 	disown $!
 	CL_W[$name]=$w
 	CL_R[$name]=$r

@@ -28,6 +28,9 @@
 #
 # Environment: COMPRESS=none|gzip|zstd (default none: the guest boots fastest
 # from an uncompressed archive, and the cache lives on local disk).
+# The body is one compound command, so bash parses all of it before running
+# any: editing this file while a run is under way cannot derail that run.
+{
 set -euo pipefail
 
 usage() { echo "usage: $0 KVER ours|intree OUT" >&2; exit 2; }
@@ -240,3 +243,5 @@ fi
 
 cat "$base" "$mods" >"$out.tmp"
 mv "$out.tmp" "$out"
+exit
+}

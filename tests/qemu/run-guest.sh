@@ -28,6 +28,9 @@
 #   -C N           vCPUs (default 2)
 #   -k ARGS        extra kernel command line arguments
 #   -D             no slab debugging (slub_debug off): for measurements
+# The body is one compound command, so bash parses all of it before running
+# any: editing this file while a run is under way cannot derail that run.
+{
 set -euo pipefail
 
 suite=e2e.sh variant=intree backends="legacy nft" only="" tmo=900
@@ -136,3 +139,5 @@ else
 fi
 echo "$verdict" >"$outdir/verdict"
 [ "$verdict" = pass ]
+exit
+}

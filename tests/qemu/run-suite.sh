@@ -20,6 +20,9 @@
 #   TESTBED_TIMEOUT   seconds for the whole boot (default 900)
 #   V=1               stream the guest console to stderr while it runs
 # Logs stay in build/qemu/runs/KVER-VARIANT/ (console.log, results.txt).
+# The body is one compound command, so bash parses all of it before running
+# any: editing this file while a run is under way cannot derail that run.
+{
 set -euo pipefail
 
 usage() { echo "usage: $0 KVER ours|intree" >&2; exit 2; }
@@ -91,3 +94,5 @@ fi
 echo "# $label: $((n_ok - n_skip)) ok, $n_fail not ok, $n_skip skipped; guest $verdict; ${elapsed}s in qemu, $(( $(date +%s) - t0 ))s in all"
 echo "# logs: $out/console.log"
 exit $rc
+exit
+}

@@ -23,7 +23,9 @@
  *	  close N   close the N oldest held connections (FIN)  -> "close n=N"
  *	  reset N   the same with an RST (SO_LINGER 0)           -> "reset n=N"
  *	  held      -> "held N"
- *	  quit      (or end of input) close everything and exit
+ *	  quit      (or end of input) close everything (FIN) and exit
+ *	  abort     reset everything (RST) and exit: nothing lingers in
+ *		    FIN_WAIT, so the namespaces can go at once
  *
  * est = the handshake completed (TCP) or the reply arrived (UDP);
  * ref = ECONNREFUSED (TCP RST or ICMP unreachable); tmo = no answer within
@@ -438,6 +440,10 @@ static int client_main(int argc, char **argv)
 			printf("held %d\n", nheld);
 		else if (strncmp(line, "quit", 4) == 0)
 			break;
+		else if (strncmp(line, "abort", 5) == 0) {
+			close_held(nheld, 1);
+			return 0;
+		}
 		else
 			printf("error unknown command\n");
 		fflush(stdout);
