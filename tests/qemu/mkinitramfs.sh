@@ -44,6 +44,11 @@ moddir=/lib/modules/$kver
 compress=${COMPRESS:-none}
 mkdir -p "$cache"
 
+# Other scripts (the bench, the package tests) build here too, maybe at the
+# same time: one builder at a time, each in its own scratch directory.
+exec 8>"$cache/.lock"
+flock 8
+
 [ -f "/boot/vmlinuz-$kver" ] && [ -d "$moddir/kernel" ] || {
 	echo "mkinitramfs: kernel $kver is not installed (/boot/vmlinuz-$kver, $moddir)" >&2
 	exit 1
@@ -121,8 +126,8 @@ build_tools() {
 }
 
 build_base() { # OUTFILE
-	local r=$cache/base.root a so
-	rm -rf "$r"
+	local r a so
+	r=$(mktemp -d "$cache/base.root.XXXXXX")
 	skeleton "$r"
 	for a in "${bins[@]}"; do add_elf "$r" "$a"; done
 
@@ -168,8 +173,8 @@ build_base() { # OUTFILE
 }
 
 build_modules() { # OUTFILE
-	local r=$cache/mod-$kver-$variant.root d f
-	rm -rf "$r"
+	local r d f
+	r=$(mktemp -d "$cache/mod-$kver-$variant.root.XXXXXX")
 	skeleton "$r"
 	mkdir -p "$r$moddir/kernel"
 	for d in "${module_dirs[@]}"; do
@@ -194,8 +199,16 @@ build_modules() { # OUTFILE
 	intree:*/kernel/net/netfilter/xt_connlimit.ko*) ;;
 	*) echo "mkinitramfs: modprobe would load '$f' for variant $variant" >&2; exit 1 ;;
 	esac
-	write_cpio "$r" "$1"
+	write_cpio "$r" "$1.new"
 	rm -rf "$r"
+	# what the guest will find: the dependency index and the module
+	if ! cpio -it --quiet <"$1.new" 2>/dev/null |
+		grep -F -e "lib/modules/$kver/updates/xt_connlimit.ko" \
+			-e "lib/modules/$kver/kernel/net/netfilter/xt_connlimit.ko" >/dev/null; then
+		echo "mkinitramfs: $1.new lacks xt_connlimit" >&2
+		exit 1
+	fi
+	mv "$1.new" "$1"
 }
 
 if [ "$variant" = ours ]; then
