@@ -24,6 +24,7 @@
 #   -t SECONDS     overall timeout (default 900)
 #   -c             console to stderr, live (otherwise only into console.log)
 #   -r             print result-channel lines live to stdout as they come
+#                  (only the TAP lines; -R: every line but the sentinel)
 #   -m MB          guest memory (default 2048)
 #   -C N           vCPUs (default 2)
 #   -k ARGS        extra kernel command line arguments
@@ -36,7 +37,7 @@ set -euo pipefail
 suite=e2e.sh variant=intree backends="legacy nft" only="" tmo=900
 live_console=0 live_results=0
 mem=2048 cpus=2 extra_args="" slab_debug=slub_debug=FZPU
-while getopts "s:V:b:o:t:crm:C:k:D" opt; do
+while getopts "s:V:b:o:t:crRm:C:k:D" opt; do
 	case $opt in
 	s) suite=$OPTARG ;;
 	V) variant=$OPTARG ;;
@@ -45,6 +46,7 @@ while getopts "s:V:b:o:t:crm:C:k:D" opt; do
 	t) tmo=$OPTARG ;;
 	c) live_console=1 ;;
 	r) live_results=1 ;;
+	R) live_results=all ;;
 	m) mem=$OPTARG ;;
 	C) cpus=$OPTARG ;;
 	k) extra_args=$OPTARG ;;
@@ -109,9 +111,14 @@ if [ "$live_console" = 1 ]; then
 	tail -n +1 -s 0.2 -F --pid=$qpid "$outdir/console.log" 2>/dev/null >&2 &
 	tailc=$!
 fi
-if [ "$live_results" = 1 ]; then
+if [ "$live_results" != 0 ]; then
+	if [ "$live_results" = all ]; then
+		show='^TESTBED-(PASS|FAIL) ' keep=-v
+	else
+		show='^(ok|not ok) ' keep=
+	fi
 	tail -n +1 -s 0.2 -F --pid=$qpid "$outdir/results.log" 2>/dev/null |
-		tr -d '\r' | grep --line-buffered -E '^(ok|not ok) ' || true &
+		tr -d '\r' | grep --line-buffered $keep -E "$show" || true &
 	tailr=$!
 fi
 set +e
