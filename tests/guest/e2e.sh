@@ -332,6 +332,23 @@ case_live() {
 	done
 }
 
+# connections between two local addresses (they go over lo, and conntrack
+# confirms them on output, before INPUT sees them) are counted
+case_local() {
+	local fam s
+	mkns s
+	link_pair_local "$s"
+	server_start "$s"
+	for fam in 4 6; do
+		fam_addrs $fam
+		xt $fam "$s" -A INPUT -i lo -p tcp --syn --dport 80 -m connlimit --connlimit-above 2 "${REJECT_TCP[@]}"
+		client_start a$fam "$s" "${SRV[1]}" "${SRV[0]}" 80
+		expect_open a$fam 3 2 1
+		expect_ping a$fam 2 0
+		expect_pkts $fam "$s" INPUT 1 1
+	done
+}
+
 # rule text survives the round trip through the module with the stock
 # extension: -S prints what was given, -L its summary, -C finds it, -D by
 # spec removes it
@@ -537,6 +554,7 @@ for BACKEND in $BACKENDS; do
 	e2e tworules "two rules with different masks count independently" case_two_rules
 	e2e netns "the same ruleset in two namespaces counts independently" case_netns
 	e2e zone "conntrack zones (-j CT --zone) count apart" case_zone
+	e2e local "connections between local addresses (over lo) are counted" case_local
 	e2e nosyn "a rule without --syn keeps established connections working" case_nosyn
 	e2e live "tcp (no --syn) and udp at the limit keep flowing right after a refused attempt" case_live
 	e2e roundtrip "the stock libxt_connlimit.so round-trips rules through the module" case_roundtrip

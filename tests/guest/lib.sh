@@ -195,6 +195,20 @@ link_pair() {
 	} | ip -n "$c" -b -
 }
 
+# link_pair_local NS: the server addresses on a veth in NS whose peer sits
+# in NS too, for connections from one local address to another.
+link_pair_local() {
+	local s=$1 a
+	ip link add s0 netns "$s" type veth peer name p0 netns "$s"
+	{
+		for a in "${SRV4[@]}"; do echo "addr add $a/15 dev s0"; done
+		for a in "${SRV6[@]}"; do echo "addr add $a/48 dev s0 nodad"; done
+		echo "link set lo up"
+		echo "link set s0 up"
+		echo "link set p0 up"
+	} | ip -n "$s" -b -
+}
+
 # topo VAR_CLI VAR_SRV: a client namespace and a server namespace joined by
 # a veth, with connt serving TCP and UDP on ports 80 and 81 of every server
 # address.

@@ -26,8 +26,10 @@
 # The per-run layer (/init, the guest scripts, the run's config) is added by
 # run-guest.sh; the kernel unpacks concatenated cpio archives in order.
 #
-# Environment: COMPRESS=none|gzip|zstd (default none: the guest boots fastest
-# from an uncompressed archive, and the cache lives on local disk).
+# Environment: COMPRESS=none|gzip (default none: the guest boots fastest from
+# an uncompressed archive, and the cache lives on local disk).  Not zstd: the
+# kernel's unzstd takes its whole input as zstd frames, so a zstd layer
+# cannot be followed by another archive ("invalid magic").
 # The body is one compound command, so bash parses all of it before running
 # any: editing this file while a run is under way cannot derail that run.
 {
@@ -48,6 +50,8 @@ mkdir -p "$cache"
 # same time: one builder at a time, each in its own scratch directory.
 exec 8>"$cache/.lock"
 flock 8
+scratch=()
+trap 'rm -rf "${scratch[@]}"' EXIT
 
 [ -f "/boot/vmlinuz-$kver" ] && [ -d "$moddir/kernel" ] || {
 	echo "mkinitramfs: kernel $kver is not installed (/boot/vmlinuz-$kver, $moddir)" >&2
@@ -83,7 +87,6 @@ write_cpio() { # DIR OUTFILE
 	case $compress in
 	none) ;;
 	gzip) gzip -1 -n <"$file.tmp" >"$file.tmp.z" && mv "$file.tmp.z" "$file.tmp" ;;
-	zstd) zstd -q -3 -T0 --rm -f "$file.tmp" -o "$file.tmp.z" && mv "$file.tmp.z" "$file.tmp" ;;
 	*) echo "mkinitramfs: COMPRESS=$compress?" >&2; exit 2 ;;
 	esac
 	mv "$file.tmp" "$file"
@@ -128,6 +131,7 @@ build_tools() {
 build_base() { # OUTFILE
 	local r a so
 	r=$(mktemp -d "$cache/base.root.XXXXXX")
+	scratch+=("$r")
 	skeleton "$r"
 	for a in "${bins[@]}"; do add_elf "$r" "$a"; done
 
@@ -175,6 +179,7 @@ build_base() { # OUTFILE
 build_modules() { # OUTFILE
 	local r d f
 	r=$(mktemp -d "$cache/mod-$kver-$variant.root.XXXXXX")
+	scratch+=("$r")
 	skeleton "$r"
 	mkdir -p "$r$moddir/kernel"
 	for d in "${module_dirs[@]}"; do
@@ -199,16 +204,9 @@ build_modules() { # OUTFILE
 	intree:*/kernel/net/netfilter/xt_connlimit.ko*) ;;
 	*) echo "mkinitramfs: modprobe would load '$f' for variant $variant" >&2; exit 1 ;;
 	esac
-	write_cpio "$r" "$1.new"
+	[ -f "$f" ] || { echo "mkinitramfs: $f is missing" >&2; exit 1; }
+	write_cpio "$r" "$1"
 	rm -rf "$r"
-	# what the guest will find: the dependency index and the module
-	if ! cpio -it --quiet <"$1.new" 2>/dev/null |
-		grep -F -e "lib/modules/$kver/updates/xt_connlimit.ko" \
-			-e "lib/modules/$kver/kernel/net/netfilter/xt_connlimit.ko" >/dev/null; then
-		echo "mkinitramfs: $1.new lacks xt_connlimit" >&2
-		exit 1
-	fi
-	mv "$1.new" "$1"
 }
 
 if [ "$variant" = ours ]; then
