@@ -69,11 +69,54 @@ mounts_below() { # ROOT
 	awk -v r="$1/" 'index($2 "/", r) == 1 { print $2 }' /proc/self/mounts
 }
 
+# bg_run CMD...: run CMD (an executable) in a session of its own and wait
+# for it.  Unlike a foreground command, the wait ends as soon as a trapped
+# signal arrives, and bg_kill can then end everything CMD started -- by
+# session id, so it also reaches what made its own process group (GNU
+# timeout does, for qemu).  Stdin is /dev/null.
+BG_SID=""
+bg_run() {
+	local rc
+	setsid "$@" </dev/null &
+	BG_SID=$!
+	wait "$BG_SID"
+	rc=$?
+	BG_SID=""
+	return "$rc"
+}
+
+bg_kill() {
+	local pids _
+	[ -n "$BG_SID" ] || return 0
+	for _ in $(seq 50); do
+		pids=$(ps -o pid= -s "$BG_SID" 2>/dev/null)
+		[ -n "$pids" ] || break
+		# shellcheck disable=SC2086  # a list of ids
+		kill -TERM $pids 2>/dev/null
+		sleep 0.1
+	done
+	pids=$(ps -o pid= -s "$BG_SID" 2>/dev/null)
+	# shellcheck disable=SC2086
+	[ -z "$pids" ] || kill -KILL $pids 2>/dev/null
+	BG_SID=""
+}
+
+# End what still runs inside ROOT (started by us: nobody else uses it).
+chroot_kill() { # ROOT
+	local p r want
+	want=$(realpath "$1" 2>/dev/null) || return 0
+	for p in /proc/[0-9]*; do
+		r=$(readlink "$p/root" 2>/dev/null) || continue
+		[ "$r" = "$want" ] && kill -KILL "${p#/proc/}" 2>/dev/null
+	done
+	return 0
+}
+
 # Run a command in ROOT with a clean, non-interactive environment.
 in_chroot() { # ROOT CMD...
 	local root=$1
 	shift
-	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 \
+	bg_run env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 \
 		DEBIAN_FRONTEND=noninteractive DEBCONF_NONINTERACTIVE_SEEN=true \
 		TERM=dumb chroot "$root" "$@"
 }

@@ -54,7 +54,7 @@ done
 make_base() { # DIR
 	local dir=$1 p name ver deb
 
-	debootstrap --variant=minbase "$codename" "$dir" "$main_url" >&2
+	bg_run debootstrap --variant=minbase "$codename" "$dir" "$main_url" >&2
 	: >"$dir/etc/apt/sources.list"
 	while read -r url suite; do
 		echo "deb $url $suite main" >>"$dir/etc/apt/sources.list"
@@ -119,7 +119,10 @@ if [ -f "$tarball" ]; then	# made by a concurrent run meanwhile
 fi
 
 dir=$cache/base.tmp
+# shellcheck disable=SC2317  # (a trap handler)
 cleanup() {
+	bg_kill
+	chroot_kill "$dir"
 	chroot_umount "$dir"
 	if [ -n "$(mounts_below "$dir")" ]; then
 		echo "mkchroot: mounts left below $dir, not removing it" >&2
@@ -128,6 +131,7 @@ cleanup() {
 	rm -rf --one-file-system "$dir" "$dir.stub" "$tarball.tmp"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 cleanup
 start=$(date +%s)
 log "making the base chroot ($codename from $main_url; ${pkgs[*]})"

@@ -90,6 +90,9 @@ rm -f "$logs"/*
 # no mount is left below it (and never across a file system boundary).
 cleanup() {
 	local rc=$?
+	exec >&3 2>&4	# a signal may arrive while a command's output is redirected
+	bg_kill
+	chroot_kill "$root"
 	chroot_umount "$root"
 	if [ -n "$(mounts_below "$root")" ]; then
 		echo "# WARNING: mounts left below $root: $(mounts_below "$root" | tr '\n' ' ')"
@@ -98,10 +101,12 @@ cleanup() {
 	elif [ -d "$root" ]; then
 		echo "# chroot kept in $root"
 	fi
+	timing "pkg suite total (with cleanup)" "$t_all"
 	exit "$rc"
 }
+exec 3>&1 4>&2
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'echo "# interrupted" >&3; exit 130' INT TERM
 
 # ------------------------------------------------------------- 1. build
 t=$(date +%s)
@@ -110,7 +115,7 @@ rm -rf "$work/src"
 mkdir -p "$src"
 tar -C "$top" --exclude=./build --exclude=./.git --exclude='*.o' --exclude='*.so' \
 	--exclude=./.ci -cf - . | tar -C "$src" -xf -
-if (cd "$src" && dpkg-buildpackage -us -uc -b) >"$logs/build.log" 2>&1; then
+if bg_run env --chdir="$src" dpkg-buildpackage -us -uc -b >"$logs/build.log" 2>&1; then
 	pass "dpkg-buildpackage -us -uc -b"
 else
 	fail "dpkg-buildpackage -us -uc -b" "see $logs/build.log"
@@ -155,11 +160,12 @@ check "packages declare dkms, the headers, /updates/dkms and the diversion" "${w
 
 # ------------------------------------------------------------- 2. chroot
 t=$(date +%s)
-if ! tarball=$(tests/pkg/mkchroot.sh "$cache" 2>"$logs/mkchroot.log"); then
+if ! bg_run tests/pkg/mkchroot.sh "$cache" >"$work/tarball" 2>"$logs/mkchroot.log"; then
 	fail "base chroot ready" "tests/pkg/mkchroot.sh failed"
 	show "$logs/mkchroot.log"
 	bail "no chroot"
 fi
+tarball=$(cat "$work/tarball")
 grep '^# mkchroot' "$logs/mkchroot.log"
 timing "base chroot (cached: $(basename "$tarball"))" "$t"
 
@@ -263,15 +269,18 @@ check "iptables' libxt_connlimit.so diverted to .distrib, intact; ours in place"
 # module tree for that kernel -- its depmod output, DKMS's module -- and
 # the packaged extension.  The run layer of run-guest.sh comes last.
 boot_subset=(net/netfilter net/ipv4/netfilter net/ipv6/netfilter lib crypto arch/x86/crypto)
+# boot KVER: sets boot_why when the guest did not pass.  (Runs in this
+# shell, not in a $(...), so that a signal can cut it short.)
 boot() { # KVER
-	local k=$1 out=$work/boot/$1 L d
+	local k=$1 out=$work/boot/$1 L d rc
+	boot_why=""
 	rm -rf "$out"
 	mkdir -p "$out"
-	tests/qemu/mkinitramfs.sh "$k" intree "$out/base.img" >"$out/mkinitramfs.log" 2>&1 || {
+	if ! bg_run tests/qemu/mkinitramfs.sh "$k" intree "$out/base.img" >"$out/mkinitramfs.log" 2>&1; then
 		show "$out/mkinitramfs.log" 20
-		echo "the test bed's initramfs could not be built"
+		boot_why="the test bed's initramfs could not be built"
 		return 1
-	}
+	fi
 	L=$out/layer
 	mkdir -p "$L/usr/lib/modules/$k/kernel" "$L/usr/lib/xtables-pkg" "$L/etc"
 	cp -a "$root/lib/modules/$k/updates" "$root/lib/modules/$k"/modules.* "$L/usr/lib/modules/$k/"
@@ -286,15 +295,16 @@ boot() { # KVER
 	# (not initrd.img: run-guest.sh writes that one in OUTDIR)
 	cat "$out/base.img" "$out/pkg.cpio" >"$out/pkg-initrd.img"
 	rm -rf "$L" "$out/base.img" "$out/pkg.cpio"
-	tests/qemu/run-guest.sh -s pkg-autoload.sh -V ours -t 600 "$k" "$out/pkg-initrd.img" "$out" \
+	bg_run tests/qemu/run-guest.sh -s pkg-autoload.sh -V ours -t 600 "$k" "$out/pkg-initrd.img" "$out" \
 		>"$out/run-guest.log" 2>&1
-	local rc=$?
+	rc=$?
 	rm -f "$out/pkg-initrd.img" "$out/initrd.img"
 	sed -n 's/^/#   guest: /p' "$out/results.txt" 2>/dev/null
 	echo "# $k: guest verdict '$(cat "$out/verdict" 2>/dev/null)' after $(cat "$out/elapsed" 2>/dev/null)s in qemu"
 	if [ $rc -ne 0 ]; then
-		tr -d '\r' <"$out/console.log" | grep -E '^FAIL:' | sed 's/^/#   /'
-		echo "guest verdict: $(cat "$out/verdict" 2>/dev/null || echo none); console: $out/console.log"
+		tr -d '\r' <"$out/console.log" 2>/dev/null | grep -E '^FAIL:' | sed 's/^/#   /'
+		show "$out/run-guest.log" 10
+		boot_why="guest verdict: $(cat "$out/verdict" 2>/dev/null || echo none); console: $out/console.log"
 		return 1
 	fi
 }
@@ -309,12 +319,10 @@ for k in "${kernels[@]}"; do
 		continue
 	fi
 	t=$(date +%s)
-	if why=$(boot "$k"); then
-		echo "$why" | grep '^#'
+	if boot "$k"; then
 		pass "$d"
 	else
-		echo "$why" | grep '^#'
-		fail "$d" "$(echo "$why" | grep -v '^#' | tail -n 1)"
+		fail "$d" "$boot_why"
 	fi
 	timing "boot $k" "$t"
 done
@@ -451,5 +459,4 @@ check "$k: make dkms-remove leaves only the kernel's own module" "${why:-?}" tes
 timing "make targets in the chroot" "$t"
 
 echo "# logs: $logs"
-timing "pkg suite total" "$t_all"
 exit "$failed"
