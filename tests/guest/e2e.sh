@@ -20,6 +20,8 @@
 
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=hostile.sh
+. "$(dirname "$0")/hostile.sh"
 
 VARIANT=${TESTBED_VARIANT:-intree}
 BACKENDS=${TESTBED_BACKENDS:-legacy nft}
@@ -32,6 +34,7 @@ REJECT_TCP=(-j REJECT --reject-with tcp-reset)
 # showing whether upstream still differs.
 INTREE_DIFFERS="
 live the in-tree engine (Debian 6.1.192, 6.12.117) keeps counting a just-refused connection, so packets of the counted ones are refused: UDP until conntrack marks the flows ASSURED (~2 s), TCP without --syn at times
+hostile-flags the in-tree checkentry never looks at the flags and accepts unknown bits; ours refuses them with -EINVAL and a message
 "
 
 # fam_addrs FAMILY: SRV/CLI address arrays, full and network prefix.
@@ -565,6 +568,9 @@ for BACKEND in $BACKENDS; do
 	e2e live "tcp (no --syn) and udp at the limit keep flowing right after a refused attempt" case_live
 	e2e roundtrip "the stock libxt_connlimit.so round-trips rules through the module" case_roundtrip
 	e2e ourext "our libxt_connlimit.so drives the module" case_our_ext
+	e2e hostile-flags "unknown flag bits refused with a message, nothing installed" case_hostile_flags
+	e2e hostile-masks "any mask accepted, never rewritten, -D finds it" case_hostile_masks
+	e2e hostile-size "a wrong match size is refused by x_tables" case_hostile_size
 	e2e rmmod "rmmod refused while a rule uses the match, clean after" case_rmmod
 done
 

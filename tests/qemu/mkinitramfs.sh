@@ -126,6 +126,8 @@ add_elf() { # ROOT FILE
 build_tools() {
 	mkdir -p "$cache/tools"
 	make -s -C "$top/tests/tools" OUT="$cache/tools" >&2
+	# the hostile-data fixture (tests/guest/hostile.sh)
+	make -s -C "$top/tests/fixtures/crafted" OUT="$cache/crafted" >&2
 }
 
 build_base() { # OUTFILE
@@ -167,6 +169,8 @@ build_base() { # OUTFILE
 	fi
 
 	cp "$connt" "$r/usr/bin/connt"
+	mkdir -p "$r/opt/crafted"
+	cp -r "$cache/crafted/crafted" "$cache/crafted/crafted-size" "$r/opt/crafted/"
 	for a in /etc/protocols /etc/services /etc/ethertypes /etc/nsswitch.conf; do
 		if [ -f "$a" ]; then add_file "$r" "$a"; fi
 	done
@@ -223,7 +227,7 @@ build_tools
 # --- base layer (kernel independent)
 base_key=$({
 	echo "compress=$compress"
-	sha256sum "$0" "$connt"
+	sha256sum "$0" "$connt" "$cache"/crafted/*/libxt_connlimit.so
 	file_manifest "${bins[@]}" "$xtdir"/*.so
 	if [ -f "$ours_ext" ]; then sha256sum "$ours_ext"; fi
 	busybox --list
