@@ -27,8 +27,10 @@
 # desc", "ok N - desc # SKIP why"; "# timing:" lines; exit 1 on any failure.
 #
 # Environment:
-#   CONNLIMIT_PKG_CACHE  where the base chroot tarball is kept
-#                        (default build/pkg/cache)
+#   CONNLIMIT_PKG_CACHE  where the base chroot tarball is kept (default
+#                        /var/cache/connlimit-tests/pkg: outside the work
+#                        tree, so fresh clones on the same machine reuse it;
+#                        it is rebuilt whenever its inputs change)
 #   KEEP_CHROOT=1        keep build/pkg/root after the run (it is kept
 #                        anyway when a case failed)
 #   PKG_BOOT=0           skip the qemu boots
@@ -41,7 +43,7 @@ cd "$top" || exit 1
 
 version=$(cat VERSION)
 work=$top/build/pkg
-cache=${CONNLIMIT_PKG_CACHE:-$work/cache}
+cache=${CONNLIMIT_PKG_CACHE:-/var/cache/connlimit-tests/pkg}
 root=$work/root
 logs=$work/logs
 n=0 failed=0
