@@ -8,6 +8,15 @@
  * number (else the server, not the rule, would set the slope), plus a raw
  * SYN generator for the many-keys and refused-SYN scenarios.
  *
+ *   -n NETNS    run in that network namespace (a name under /run/netns,
+ *               or a path)
+ *   -N NETNS2   conn and syn: a second "lane" in NETNS2 (the no-rule
+ *               baseline beside the rule under test).  The two lanes are
+ *               used in turn, one connection or SYN at a time, the order
+ *               alternating, each timed alone, and reported side by side
+ *               (est1=, ns1=, ...): a host that slows down for a moment slows
+ *               both lanes alike, so their ratio holds on a busy machine.
+ *
  *   clbench [-n NETNS] serve -a ADDR... -p PORT...
  *	TCP only.  Accepts and holds connections (epoll, so a wake-up costs
  *	the same with 50 or 50,000 held), closes one when the peer closes or
@@ -23,7 +32,8 @@
  *	so opening a connection never searches for a free port and no two
  *	sockets share one.  One command per line on
  *	stdin, one answer line each:
- *	  open N   -> "open est=E ref=R tmo=T err=X ns=NS"  (NS: wall time)
+ *	  open N   -> "open est=E ref=R tmo=T err=X ns=NS"  (NS: the sum of
+ *		      each connection's time, from socket() to established)
  *	  reset N  reset the N newest held connections    -> "reset n=N"
  *	  held     -> "held N"
  *	  quit     (or end of input; or "abort") reset everything and exit
@@ -35,7 +45,9 @@
  *	process to one CPU.  Commands:
  *	  keys A B   one SYN from each key A .. B-1
  *	  send N K   N SYNs, keys 0 .. K-1 in turn (a cursor carries over)
- *	  -> "sent n=N err=E ns=NS t0=T0 t1=T1"  (CLOCK_MONOTONIC ns)
+ *	  -> "sent n=N err=E ns=NS t0=T0 t1=T1"  (NS: the sum of the SYNs'
+ *	     sendto() calls, each of which carries its SYN through the
+ *	     stack; T0, T1: the run's ends, CLOCK_MONOTONIC ns)
  *	  quit     (or "abort")
  *
  * Times are CLOCK_MONOTONIC nanoseconds measured around the work only.
@@ -72,8 +84,8 @@ static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr,
 		"usage: clbench [-n NETNS] serve -a ADDR... -p PORT...\n"
-		"       clbench [-n NETNS] conn -s SRC [-S NSRC] -d DST -p PORT... [-t MS]\n"
-		"       clbench [-n NETNS] syn -s SRC -k NKEYS -d DST -p PORT [-b SPORT] [-c CPU]\n");
+		"       clbench [-n NETNS] [-N NETNS2] conn -s SRC [-S NSRC] -d DST -p PORT... [-t MS]\n"
+		"       clbench [-n NETNS] [-N NETNS2] syn -s SRC -k NKEYS -d DST -p PORT [-b SPORT] [-c CPU]\n");
 	exit(2);
 }
 
@@ -251,8 +263,31 @@ static int serve_main(int argc, char **argv)
 /* ------------------------------------------------------------------ */
 /* conn */
 
-static int held[MAX_FDS];	/* oldest first */
-static int nheld;
+/*
+ * A lane: one network namespace the connections (or SYNs) go out from.
+ * With -N there are two, used in turn one connection (or SYN) at a time, in
+ * alternating order, each timed alone: whatever slows the machine down for
+ * a while slows both lanes alike, so their ratio stays true.
+ */
+#define MAX_LANES	2
+
+static int lane_netns[MAX_LANES];
+static int nlanes = 1;
+
+static void lane_enter(int l)
+{
+	if (nlanes > 1 && setns(lane_netns[l], CLONE_NEWNET) < 0)
+		die("setns");
+}
+
+struct conn_lane {
+	int held[MAX_FDS];	/* oldest first */
+	int nheld;
+	unsigned long rr;	/* round-robin cursor over the pairs */
+	uint16_t *next_port;	/* per (source, port) pair: next offset */
+	long count[4];
+	uint64_t ns;
+};
 
 struct conn_cfg {
 	const char *src;
@@ -262,15 +297,14 @@ struct conn_cfg {
 	int nports;
 	int timeout_ms;
 	unsigned int span;	/* source ports of each pair */
-	uint16_t *next_port;	/* per (source, port) pair: next offset */
-	unsigned long rr;	/* round-robin cursor over the pairs */
+	struct conn_lane *lane[MAX_LANES];
 };
 
 enum outcome { EST, REF, TMO, ERR };
 
-static enum outcome open_one(struct conn_cfg *c)
+static enum outcome open_one(struct conn_cfg *c, struct conn_lane *ln)
 {
-	unsigned long pair = c->rr++ % ((unsigned long)c->nsrc * c->nports);
+	unsigned long pair = ln->rr++ % ((unsigned long)c->nsrc * c->nports);
 	int si = (int)(pair / c->nports), pi = (int)(pair % c->nports);
 	struct sockaddr_storage src, dst;
 	socklen_t slen, dlen, elen = sizeof(int);
@@ -291,7 +325,7 @@ static enum outcome open_one(struct conn_cfg *c)
 	}
 	set_abortive(fd);
 	for (tries = 0;; tries++) {
-		uint16_t *np = &c->next_port[pair];
+		uint16_t *np = &ln->next_port[pair];
 
 		set_port(&src, PORT_FIRST + pair * c->span + *np);
 		*np = (uint16_t)((*np + 1) % c->span);
@@ -325,7 +359,7 @@ static enum outcome open_one(struct conn_cfg *c)
 			err = errno;
 	}
 	if (!err) {
-		held[nheld++] = fd;
+		ln->held[ln->nheld++] = fd;
 		return EST;
 	}
 	close(fd);
@@ -337,33 +371,59 @@ static enum outcome open_one(struct conn_cfg *c)
 	return ERR;
 }
 
+/* Open @n connections in each lane, in turn; time each one alone. */
 static void cmd_open(struct conn_cfg *c, long n)
 {
-	long count[4] = { 0 };
-	uint64_t t0 = now_ns();
+	long k;
+	int j, l;
 
-	while (n-- > 0) {
-		if (nheld == MAX_FDS) {
-			count[ERR]++;
-			continue;
-		}
-		count[open_one(c)]++;
+	for (l = 0; l < nlanes; l++) {
+		memset(c->lane[l]->count, 0, sizeof(c->lane[l]->count));
+		c->lane[l]->ns = 0;
 	}
-	printf("open est=%ld ref=%ld tmo=%ld err=%ld ns=%llu\n",
-	       count[EST], count[REF], count[TMO], count[ERR],
-	       (unsigned long long)(now_ns() - t0));
+	for (k = 0; k < n; k++) {
+		for (j = 0; j < nlanes; j++) {
+			struct conn_lane *ln;
+			uint64_t t0;
+
+			l = (k & 1) ? nlanes - 1 - j : j;
+			ln = c->lane[l];
+			if (ln->nheld == MAX_FDS) {
+				ln->count[ERR]++;
+				continue;
+			}
+			lane_enter(l);
+			t0 = now_ns();
+			ln->count[open_one(c, ln)]++;
+			ln->ns += now_ns() - t0;
+		}
+	}
+	for (l = 0; l < nlanes; l++) {
+		const char *sfx = l ? "1" : "";
+		struct conn_lane *ln = c->lane[l];
+
+		printf("%sest%s=%ld ref%s=%ld tmo%s=%ld err%s=%ld ns%s=%llu",
+		       l ? " " : "open ", sfx, ln->count[EST], sfx,
+		       ln->count[REF], sfx, ln->count[TMO], sfx,
+		       ln->count[ERR], sfx, (unsigned long long)ln->ns);
+	}
+	printf("\n");
 }
 
-/* Reset the @n newest held connections (SO_LINGER 0 is set on each). */
-static long reset_newest(long n)
+/* Reset the @n newest held connections of each lane (SO_LINGER 0). */
+static long reset_newest(struct conn_cfg *c, long n)
 {
-	long i;
+	long i, done = 0;
+	int l;
 
-	if (n > nheld)
-		n = nheld;
-	for (i = 0; i < n; i++)
-		close(held[--nheld]);
-	return n;
+	for (l = 0; l < nlanes; l++) {
+		struct conn_lane *ln = c->lane[l];
+
+		for (i = 0; i < n && ln->nheld; i++)
+			close(ln->held[--ln->nheld]);
+		done = i;
+	}
+	return done;
 }
 
 static int conn_main(int argc, char **argv)
@@ -371,7 +431,7 @@ static int conn_main(int argc, char **argv)
 	struct conn_cfg c = { .nsrc = 1, .timeout_ms = 5000 };
 	char line[256];
 	long n;
-	int opt;
+	int opt, l;
 
 	while ((opt = getopt(argc, argv, "s:S:d:p:t:")) != -1) {
 		switch (opt) {
@@ -395,9 +455,15 @@ static int conn_main(int argc, char **argv)
 		fprintf(stderr, "clbench conn: too many sources x ports\n");
 		exit(2);
 	}
-	c.next_port = calloc((size_t)c.nsrc * c.nports, sizeof(*c.next_port));
-	if (!c.next_port)
-		die("calloc");
+	for (l = 0; l < nlanes; l++) {
+		c.lane[l] = calloc(1, sizeof(*c.lane[l]));
+		if (!c.lane[l])
+			die("calloc");
+		c.lane[l]->next_port = calloc((size_t)c.nsrc * c.nports,
+					      sizeof(uint16_t));
+		if (!c.lane[l]->next_port)
+			die("calloc");
+	}
 
 	while (fgets(line, sizeof(line), stdin)) {
 		char arg[64] = "";
@@ -405,10 +471,10 @@ static int conn_main(int argc, char **argv)
 		if (sscanf(line, "open %63s", arg) == 1) {
 			cmd_open(&c, parse_num(arg, 0, MAX_FDS));
 		} else if (sscanf(line, "reset %63s", arg) == 1) {
-			n = reset_newest(parse_num(arg, 0, MAX_FDS));
+			n = reset_newest(&c, parse_num(arg, 0, MAX_FDS));
 			printf("reset n=%ld\n", n);
 		} else if (strncmp(line, "held", 4) == 0) {
-			printf("held %d\n", nheld);
+			printf("held %d\n", c.lane[0]->nheld);
 		} else if (strncmp(line, "quit", 4) == 0 ||
 			   strncmp(line, "abort", 5) == 0) {
 			break;
@@ -417,7 +483,7 @@ static int conn_main(int argc, char **argv)
 		}
 		fflush(stdout);
 	}
-	reset_newest(nheld);
+	reset_newest(&c, MAX_FDS);
 	return 0;
 }
 
@@ -496,36 +562,78 @@ static void build_syn(struct syn_pkt *k, uint32_t saddr, uint32_t daddr,
 	put16(&k->tcp[16], fold(sum));
 }
 
+struct syn_lane {
+	int fd;			/* raw socket in the lane's namespace */
+	uint16_t *next_sport;	/* per key: SYNs sent so far */
+	long n, err;
+	uint64_t ns;
+};
+
 struct syn_cfg {
-	int fd;
 	uint32_t src, dst;	/* host order */
 	uint16_t dport, sport_base;
 	long nkeys;
-	uint16_t *next_sport;	/* per key: SYNs sent so far */
 	long cursor;		/* round robin of "send" */
 	uint32_t seq;
+	struct syn_lane lane[MAX_LANES];
 };
 
-static int send_syn(struct syn_cfg *s, long key)
+/* One SYN from @key in lane @l, timed alone. */
+static void send_syn(struct syn_cfg *s, int l, long key)
 {
 	struct sockaddr_in to = { .sin_family = AF_INET };
+	struct syn_lane *ln = &s->lane[l];
 	struct syn_pkt k;
-	uint16_t sport = s->sport_base + s->next_sport[key]++;
+	uint16_t sport = s->sport_base + ln->next_sport[key]++;
+	uint64_t t0;
+	ssize_t r;
 
 	/* 65535 - base ports per key: the same tuple never comes twice. */
-	if (sport < s->sport_base)
-		s->next_sport[key] = 0, sport = s->sport_base;
+	if (sport < s->sport_base) {
+		ln->next_sport[key] = 1;
+		sport = s->sport_base;
+	}
 	s->seq = s->seq * 1103515245u + 12345u;
 	build_syn(&k, s->src + (uint32_t)key, s->dst, sport, s->dport, s->seq);
 	to.sin_addr.s_addr = htonl(s->dst);
-	return sendto(s->fd, &k, sizeof(k), 0, (struct sockaddr *)&to,
-		      sizeof(to)) == sizeof(k) ? 0 : -1;
+	t0 = now_ns();
+	r = sendto(ln->fd, &k, sizeof(k), 0, (struct sockaddr *)&to, sizeof(to));
+	ln->ns += now_ns() - t0;
+	ln->n++;
+	ln->err += r != sizeof(k);
 }
 
-static void syn_report(long n, long err, uint64_t t0, uint64_t t1)
+/* The SYN for step @i of a run: lanes in turn, order alternating. */
+static void send_step(struct syn_cfg *s, long i, long key)
 {
-	printf("sent n=%ld err=%ld ns=%llu t0=%llu t1=%llu\n", n, err,
-	       (unsigned long long)(t1 - t0), (unsigned long long)t0,
+	int j;
+
+	for (j = 0; j < nlanes; j++)
+		send_syn(s, (i & 1) ? nlanes - 1 - j : j, key);
+}
+
+static void syn_start(struct syn_cfg *s)
+{
+	int l;
+
+	for (l = 0; l < nlanes; l++)
+		s->lane[l].n = s->lane[l].err = 0, s->lane[l].ns = 0;
+}
+
+/* ns: the SYNs' own time (sendto, which carries each through the stack);
+ * t0, t1: the run's wall-clock ends, for senders running side by side. */
+static void syn_report(struct syn_cfg *s, uint64_t t0, uint64_t t1)
+{
+	int l;
+
+	for (l = 0; l < nlanes; l++) {
+		const char *sfx = l ? "1" : "";
+
+		printf("%sn%s=%ld err%s=%ld ns%s=%llu", l ? " " : "sent ", sfx,
+		       s->lane[l].n, sfx, s->lane[l].err, sfx,
+		       (unsigned long long)s->lane[l].ns);
+	}
+	printf(" t0=%llu t1=%llu\n", (unsigned long long)t0,
 	       (unsigned long long)t1);
 }
 
@@ -535,7 +643,7 @@ static int syn_main(int argc, char **argv)
 	const char *src = NULL, *dst = NULL;
 	struct in_addr a;
 	char line[256];
-	int opt, cpu = -1, sndbuf = 4 << 20;
+	int opt, l, cpu = -1, sndbuf = 4 << 20;
 
 	while ((opt = getopt(argc, argv, "s:k:d:p:b:c:")) != -1) {
 		switch (opt) {
@@ -556,9 +664,6 @@ static int syn_main(int argc, char **argv)
 	if (inet_pton(AF_INET, dst, &a) != 1)
 		usage();
 	s.dst = ntohl(a.s_addr);
-	s.next_sport = calloc((size_t)s.nkeys, sizeof(*s.next_sport));
-	if (!s.next_sport)
-		die("calloc");
 	if (cpu >= 0) {
 		cpu_set_t set;
 
@@ -567,34 +672,45 @@ static int syn_main(int argc, char **argv)
 		if (sched_setaffinity(0, sizeof(set), &set) < 0)
 			die("sched_setaffinity");
 	}
-	s.fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
-	if (s.fd < 0)
-		die("socket(SOCK_RAW)");
-	setsockopt(s.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	for (l = 0; l < nlanes; l++) {
+		struct syn_lane *ln = &s.lane[l];
+
+		ln->next_sport = calloc((size_t)s.nkeys, sizeof(uint16_t));
+		if (!ln->next_sport)
+			die("calloc");
+		lane_enter(l);
+		ln->fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+		if (ln->fd < 0)
+			die("socket(SOCK_RAW)");
+		setsockopt(ln->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
+			   sizeof(sndbuf));
+	}
 
 	while (fgets(line, sizeof(line), stdin)) {
-		long x, y, i, err = 0;
+		long x, y, i;
 		uint64_t t0, t1;
 
 		if (sscanf(line, "keys %ld %ld", &x, &y) == 2) {
 			if (x < 0 || y > s.nkeys || x > y) {
 				printf("error keys out of range\n");
 			} else {
+				syn_start(&s);
 				t0 = now_ns();
 				for (i = x; i < y; i++)
-					err += send_syn(&s, i) < 0;
+					send_step(&s, i, i);
 				t1 = now_ns();
-				syn_report(y - x, err, t0, t1);
+				syn_report(&s, t0, t1);
 			}
 		} else if (sscanf(line, "send %ld %ld", &x, &y) == 2) {
 			if (x < 0 || y < 1 || y > s.nkeys) {
 				printf("error send out of range\n");
 			} else {
+				syn_start(&s);
 				t0 = now_ns();
 				for (i = 0; i < x; i++)
-					err += send_syn(&s, s.cursor++ % y) < 0;
+					send_step(&s, i, s.cursor++ % y);
 				t1 = now_ns();
-				syn_report(x, err, t0, t1);
+				syn_report(&s, t0, t1);
 			}
 		} else if (strncmp(line, "quit", 4) == 0 ||
 			   strncmp(line, "abort", 5) == 0) {
@@ -609,7 +725,8 @@ static int syn_main(int argc, char **argv)
 
 /* ------------------------------------------------------------------ */
 
-static void enter_netns(const char *name)
+/* A network namespace by name (under /run/netns) or path, as an fd. */
+static int netns_fd(const char *name)
 {
 	char path[4096];
 	int fd;
@@ -617,19 +734,29 @@ static void enter_netns(const char *name)
 	snprintf(path, sizeof(path), "%s%s",
 		 strchr(name, '/') ? "" : "/run/netns/", name);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+	if (fd < 0) {
 		fprintf(stderr, "clbench: netns %s: %s\n", path, strerror(errno));
 		exit(2);
 	}
-	close(fd);
+	return fd;
 }
 
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
+	lane_netns[0] = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (argc >= 3 && strcmp(argv[1], "-n") == 0) {
-		enter_netns(argv[2]);
+		close(lane_netns[0]);
+		lane_netns[0] = netns_fd(argv[2]);
+		if (setns(lane_netns[0], CLONE_NEWNET) < 0)
+			die("setns");
+		argc -= 2;
+		argv += 2;
+	}
+	if (argc >= 3 && strcmp(argv[1], "-N") == 0) {
+		lane_netns[1] = netns_fd(argv[2]);
+		nlanes = 2;
 		argc -= 2;
 		argv += 2;
 	}

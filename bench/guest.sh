@@ -3,12 +3,18 @@
 #
 # The benchmark, run inside the guest as the test bed's suite (installed as
 # /tests/guest/bench.sh by bench/run.sh).  Each scenario runs three ways in
-# this one boot, one after the other with the same rules:
+# this one boot, with the same rules:
 #
 #   none    no connlimit rule (conntrack on all the same, through a rule in
 #           a chain nothing jumps to)
 #   intree  the kernel's own xt_connlimit.ko + nf_conncount.ko (modprobe)
 #   ours    build/<kver>/kernel/xt_connlimit.ko (insmod)
+#
+# In S1-S3 "none" is not a run of its own: the load generator drives a
+# second, rule-less pair of namespaces as its second lane (clbench -N), one
+# connection or SYN at a time in turn with the engine's, so each engine's
+# figures come with no-rule figures from the same instants (the host is
+# shared; its speed drifts from one minute to the next).  S5 runs all three.
 #
 # Topology, per case:   bc-XXXX  c0 ===veth=== s0  bs-XXXX
 #   client addresses 198.18.1.1 (S1), 198.18.2.1-64 (S1 daddr),
@@ -74,6 +80,7 @@ tsend() { echo "$2" >&"${TW[$1]}"; }
 trecv() {
 	local w
 	REPLY_LINE=
+	unset "${!R_@}"
 	read -r -t 900 -u "${TR[$1]}" REPLY_LINE || {
 		fail "$1: no answer; stderr: $(cat "$T/$1.err" 2>/dev/null)"
 		return 1
@@ -85,18 +92,20 @@ trecv() {
 }
 tcmd() { tsend "$1" "$2" && trecv "$1"; }
 
-# serve NS: clbench server on SRV, ports 1001-1004.
+# serve NS [NAME]: clbench server on SRV, ports 1001-1004 (tool NAME, srv).
 serve() {
-	local l
-	tool srv "$1" serve -a "$SRV" "${SPORTS[@]}"
-	busywait 10000 eval 'read -r -t 0.1 -u "${TR[srv]}" l && [ "$l" = ready ]' ||
-		fail "clbench serve did not start: $(cat "$T/srv.err")"
+	local l name=${2:-srv}
+	tool "$name" "$1" serve -a "$SRV" "${SPORTS[@]}"
+	busywait 10000 eval 'read -r -t 0.1 -u "${TR[$name]}" l && [ "$l" = ready ]' ||
+		fail "clbench serve did not start: $(cat "$T/$name.err")"
 }
 
-# open_n NAME N: open N connections, all of which must be established.
+# open_n NAME N: open N connections (in each lane), all of which must be
+# established.
 open_n() {
 	tcmd "$1" "open $2"
-	[ "$R_est" = "$2" ] || fail "$1: open $2 -> $REPLY_LINE"
+	[ "$R_est" = "$2" ] && [ "${R_est1:-$2}" = "$2" ] ||
+		fail "$1: open $2 -> $REPLY_LINE"
 }
 
 # ---------------------------------------------------------------- setup
@@ -186,9 +195,11 @@ mem_snap() {
 }
 
 # memory WHERE VAR CONNS KEYS: snapshot, drop the rule, snapshot again.
+# First wait out the reset connections' conntrack entries (CLOSE, 10 s), so
+# that nothing but the rule's memory is freed in between.
 memory() {
 	[ "$2" = none ] && return 0
-	nap 1
+	nap 12
 	mem_snap "$1" "$2" with "$3" "$4"
 	nsx "$BS" iptables-legacy -F INPUT
 	nap 2
@@ -254,10 +265,14 @@ use_variant() {
 # ---------------------------------------------------------------- S1
 
 # s1 VAR saddr|daddr: one hot key holding C connections for each C of
-# S1_LEVELS; the cost of the next S1_BATCH connections at each.
+# S1_LEVELS; the cost of the next S1_BATCH connections at each.  The no-rule
+# baseline runs beside the engine: a second pair of namespaces without the
+# rule, driven by the same client process as its second lane (clbench -N),
+# connection by connection in turn with the engine's.
 s1() {
-	local var=$1 mode=$2 held=0 level n i t0 left cost=0 proj
+	local var=$1 mode=$2 held=0 level n i t0 left cost=0 proj x
 	local -a srcs=(198.18.1.1) conn=(-s 198.18.1.1) rule
+	local rc rs bc bs
 	rule=(-p tcp --syn -m connlimit --connlimit-above "$NEVER")
 	if [ "$mode" = daddr ]; then
 		srcs=()
@@ -266,9 +281,14 @@ s1() {
 		rule+=(--connlimit-daddr)
 	fi
 	bed "${srcs[@]}"
+	rc=$BC rs=$BS
 	rules "$var" "${rule[@]}"
-	serve "$BS"
-	tool cli "$BC" conn "${conn[@]}" -d "$SRV" "${SPORTS[@]}"
+	serve "$rs" srv
+	bed "${srcs[@]}"
+	bc=$BC bs=$BS
+	rules none
+	serve "$bs" srv0
+	tool cli "$rc" -N "$bc" conn "${conn[@]}" -d "$SRV" "${SPORTS[@]}"
 
 	t0=$(uptime_ms)
 	for level in $S1_LEVELS; do
@@ -291,21 +311,27 @@ s1() {
 			[ "$n" -gt "$S1_BATCH" ] && n=$S1_BATCH
 			open_n cli "$n"
 			emit "s1 mode=$mode var=$var phase=ramp C=$held n=$n ns=$R_ns"
+			emit "s1 mode=$mode var=none pair=$var phase=ramp C=$held n=$n ns=$R_ns1"
+			cost=$(((R_ns + R_ns1) / n))
 			held=$((held + n))
-			cost=$((R_ns / n))
 		done
 		nap "$GAP"
 		for i in $(seq 1 "$BATCHES"); do
 			open_n cli "$S1_BATCH"
 			emit "s1 mode=$mode var=$var phase=batch C=$level i=$i n=$S1_BATCH ns=$R_ns"
-			cost=$((R_ns / S1_BATCH))
+			emit "s1 mode=$mode var=none pair=$var phase=batch C=$level i=$i n=$S1_BATCH ns=$R_ns1"
+			cost=$(((R_ns + R_ns1) / S1_BATCH))
+			x="$((R_ns / S1_BATCH / 1000)) us/conn (no rule $((R_ns1 / S1_BATCH / 1000)))"
 			tcmd cli "reset $S1_BATCH"
 			nap "$GAP"
 		done
-		log "s1 $mode $var: C=$level done at $(($(uptime_ms) - t0)) ms, last batch $((cost / 1000)) us/conn"
+		log "s1 $mode $var: C=$level done at $(($(uptime_ms) - t0)) ms, last batch $x"
 	done
 	emit "s1 mode=$mode var=$var reached C=$held ms=$(($(uptime_ms) - t0))"
+	BC=$rc BS=$rs
 	[ "$mode" = saddr ] && memory s1 "$var" "$held" 1
+	teardown
+	BC=$bc BS=$bs
 	teardown
 }
 s1_saddr() { s1 "$1" saddr; }
@@ -314,50 +340,60 @@ s1_daddr() { s1 "$1" daddr; }
 # ---------------------------------------------------------------- S2
 
 # s2 VAR: K keys (source addresses) with one connection each, for each K of
-# S2_LEVELS; S2_BATCH new SYNs spread over the K keys, through the rule.
+# S2_LEVELS; S2_BATCH new SYNs spread over the K keys, through the rule.  The
+# no-rule baseline is the generator's second lane (another pair of
+# namespaces without the rule), SYN by SYN in turn with the engine's.
 s2() {
-	local var=$1 keys=0 k i ct max
+	local var=$1 keys=0 k i ct ct0 max rc rs bc bs
 	max=${S2_LEVELS##* }
 	bed 198.18.1.1
+	rc=$BC rs=$BS
 	rules "$var" -r -p tcp --syn -m connlimit --connlimit-above "$NEVER"
-	tool syn "$BC" syn -s 198.18.128.0 -k "$max" -d "$SRV" -p "$SYN_PORT"
+	bed 198.18.1.1
+	rules none -r
+	tool syn "$rc" -N "$BC" syn -s 198.18.128.0 -k "$max" -d "$SRV" -p "$SYN_PORT"
 	for k in $S2_LEVELS; do
 		tcmd syn "keys $keys $k"
 		emit "s2 var=$var phase=populate K=$keys n=$R_n err=$R_err ns=$R_ns"
+		emit "s2 var=none pair=$var phase=populate K=$keys n=$R_n1 err=$R_err1 ns=$R_ns1"
 		keys=$k
 		nap "$GAP"
 		for i in $(seq 1 "$BATCHES"); do
 			tcmd syn "send $S2_BATCH $k"
 			emit "s2 var=$var phase=batch K=$k i=$i n=$R_n err=$R_err ns=$R_ns"
+			emit "s2 var=none pair=$var phase=batch K=$k i=$i n=$R_n1 err=$R_err1 ns=$R_ns1"
 			nap "$GAP"
 		done
-		ct=$(nsx "$BS" cat /proc/sys/net/netfilter/nf_conntrack_count)
+		ct=$(nsx "$rs" cat /proc/sys/net/netfilter/nf_conntrack_count)
+		ct0=$(nsx "$BS" cat /proc/sys/net/netfilter/nf_conntrack_count)
 		emit "s2 var=$var tracked K=$k ct=$ct"
-		log "s2 $var: K=$k, $ct conntrack entries in the server"
+		emit "s2 var=none pair=$var tracked K=$k ct=$ct0"
+		log "s2 $var: K=$k, $ct conntrack entries in the server ($ct0 beside it without the rule)"
 	done
+	bc=$BC bs=$BS
+	BC=$rc BS=$rs
 	memory s2 "$var" "$ct" "$keys"
+	teardown
+	BC=$bc BS=$bs
 	teardown
 }
 
 # ---------------------------------------------------------------- S3
 
 # s3 VAR: one address holding N connections under --connlimit-above N, for
-# each N of S3_LEVELS; the cost of new SYNs from it, all refused.  The none
-# variant refuses them by port, without counting.  A batch is as many SYNs
-# as a probe says take S3_BATCH_MS (200 to 20,000): the engines differ by
-# orders of magnitude here, and a batch must be neither a blink nor minutes.
+# each N of S3_LEVELS; the cost of new SYNs from it, all refused.  The
+# no-rule baseline, the generator's second lane, refuses the same SYNs by
+# port, without counting.  A batch is as many SYNs as a probe says take
+# S3_BATCH_MS (200 to 20,000): the engines differ by orders of magnitude
+# here, and a batch must be neither a blink nor minutes.
 s3() {
-	local var=$1 n held i refused batch sent
+	local var=$1 n held i refused refused0 batch sent rc rs bc bs
 	for n in $S3_LEVELS; do
 		bed 198.18.3.1
-		if [ "$var" = none ]; then
-			rules none -r
-			none_rule -p tcp --syn --dport "$SYN_PORT"
-		else
-			rules "$var" -r -p tcp --syn -m connlimit --connlimit-above "$n"
-		fi
-		serve "$BS"
-		tool cli "$BC" conn -s 198.18.3.1 -d "$SRV" "${SPORTS[@]}"
+		rc=$BC rs=$BS
+		rules "$var" -r -p tcp --syn -m connlimit --connlimit-above "$n"
+		serve "$rs"
+		tool cli "$rc" conn -s 198.18.3.1 -d "$SRV" "${SPORTS[@]}"
 		held=0
 		while [ "$held" -lt "$n" ]; do
 			i=$((n - held))
@@ -365,16 +401,17 @@ s3() {
 			open_n cli "$i"
 			held=$((held + i))
 		done
-		if [ "$var" != none ]; then
-			# at the limit: the next real connection is refused
-			tcmd cli "open 1"
-			[ "$R_ref" = 1 ] || fail "N=$n: connection N+1 not refused: $REPLY_LINE"
-		fi
-		tool syn "$BC" syn -s 198.18.3.1 -k 1 -d "$SRV" -p "$SYN_PORT"
+		# at the limit: the next real connection is refused
+		tcmd cli "open 1"
+		[ "$R_ref" = 1 ] || fail "N=$n: connection N+1 not refused: $REPLY_LINE"
+		bed 198.18.3.1
+		rules none -r
+		none_rule -p tcp --syn --dport "$SYN_PORT"
+		tool syn "$rc" -N "$BC" syn -s 198.18.3.1 -k 1 -d "$SRV" -p "$SYN_PORT"
 		nap "$GAP"
 		tcmd syn "send 200 1"
 		sent=200
-		batch=$((S3_BATCH_MS * 1000000 / (R_ns / 200 + 1)))
+		batch=$((S3_BATCH_MS * 1000000 / (R_ns / 200 + R_ns1 / 200 + 1)))
 		[ "$batch" -lt 200 ] && batch=200
 		[ "$batch" -gt 20000 ] && batch=20000
 		batch=$((batch / 100 * 100))
@@ -382,13 +419,20 @@ s3() {
 		for i in $(seq 1 "$BATCHES"); do
 			tcmd syn "send $batch 1"
 			emit "s3 var=$var N=$n i=$i n=$R_n err=$R_err ns=$R_ns"
+			emit "s3 var=none pair=$var N=$n i=$i n=$R_n1 err=$R_err1 ns=$R_ns1"
 			sent=$((sent + batch))
 			nap "$GAP"
 		done
-		refused=$(nsx "$BS" iptables-legacy -L INPUT -v -x -n | awk 'NR == 3 { print $1 }')
-		[ "$var" != none ] && refused=$((refused - 1))	# connection N+1
+		refused=$(nsx "$rs" iptables-legacy -L INPUT -v -x -n | awk 'NR == 3 { print $1 }')
+		refused=$((refused - 1))	# connection N+1
+		refused0=$(nsx "$BS" iptables-legacy -L INPUT -v -x -n | awk 'NR == 3 { print $1 }')
 		emit "s3 var=$var N=$n refused=$refused sent=$sent"
+		emit "s3 var=none pair=$var N=$n refused=$refused0 sent=$sent"
 		[ "$refused" = "$sent" ] || fail "N=$n: $sent SYNs sent, $refused refused"
+		bc=$BC bs=$BS
+		BC=$rc BS=$rs
+		teardown
+		BC=$bc BS=$bs
 		teardown
 		cleanup_case
 		settle
@@ -456,6 +500,8 @@ bench_setup
 start=$(uptime_ms)
 for sc in $SCENARIOS; do
 	for var in $VARIANTS; do
+		# S1-S3 measure the no-rule baseline beside each engine
+		case $sc:$var in s[123]*:none) continue ;; esac
 		if ! use_variant "$var"; then
 			emit "$sc var=$var error=module"
 			echo "not ok $((case_no + 1)) - ${DESC[$sc]}: $var (module would not load)" >&"$RESULT_FD"

@@ -20,6 +20,7 @@
 #   V=1            stream the guest console to stderr
 # Logs stay in build/bench/run-<kernel>/ (console.log, results.txt).
 set -euo pipefail
+{ # read whole before running: safe against edits of this file mid-run
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -117,5 +118,7 @@ grep -q '^BENCH done' "$out/results.txt" || echo "bench: the guest did not finis
 	echo "total=$(($(date +%s) - t_start))"
 	echo "commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- kernel bench || echo +changes)"
 } >"$out/meta"
-bench/report.sh "$out/results.txt" "$out/meta" "$doc"
+bench/report.sh "$out/results.log" "$out/meta" "$doc"
 echo "bench: wrote $doc, ${doc%.md}-cost.png, ${doc%.md}-raw.txt in $(($(date +%s) - t_start)) s"
+exit
+}
