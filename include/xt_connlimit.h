@@ -34,4 +34,34 @@ struct xt_connlimit_info {
 	struct cl_table *data __attribute__((aligned(8)));
 };
 
+/*
+ * Revision 2: revision 1 plus a table name.  Rules with the same name in
+ * one network namespace share one table of keys and counts, listed in
+ * /proc/net/xt_connlimit/NAME; an empty name gives the rule a private,
+ * unlisted table, as in revision 1.
+ *
+ * Fixed-size fields only and no implicit padding, so the layout is the same
+ * on 32- and 64-bit (72 bytes, @data at 64).  Userspace owns every byte
+ * before @data; the kernel never writes them and refuses a rule whose
+ * reserved bytes are not zero, whose flags are not in XT_CONNLIMIT_FLAGS_V2,
+ * or whose name is not a valid table name:
+ *   1 to XT_CONNLIMIT_NAME_LEN - 1 printable ASCII characters, NUL-terminated
+ *   and NUL-padded, no '/', not "." or "..".
+ */
+#define XT_CONNLIMIT_FLAGS_V2	XT_CONNLIMIT_FLAGS_V1
+#define XT_CONNLIMIT_NAME_LEN	32
+
+struct cl_rule;
+
+struct xt_connlimit_info_v2 {
+	union nf_inet_addr mask;	/* as in revision 1 */
+	__u32 limit;
+	__u32 flags;
+	char name[XT_CONNLIMIT_NAME_LEN];	/* "" for an unnamed table */
+	__u8 reserved[8];		/* zero */
+
+	/* Kernel-only, as in revision 1. */
+	struct cl_rule *data __attribute__((aligned(8)));
+};
+
 #endif /* XT_CONNLIMIT_PROJECT_H */
