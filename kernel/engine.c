@@ -2,16 +2,19 @@
 /*
  * The connlimit counting engine.
  *
- * Each rule owns a table (struct cl_table) with two rhashtables:
- *   keys:  one struct cl_key per masked address + zone + family, holding the
- *          key's count and its entries on two lists;
- *   conns: one struct cl_conn per counted connection, found by a keyed
- *          hash of (key, ORIGINAL tuple, ORIGINAL-direction zone id), so
- *          a connection is counted once however many of its packets pass.
- * A packet costs two hash lookups, at most CL_GC_PER_PACKET entry checks plus
- * the key's pending entries (each checked entry is removed or moved on, so
- * this is constant when amortised) and one spinlock: nothing walks a key's
- * connections, however many it holds.
+ * Each rule owns a table (struct cl_table) with one rhashtable of objects,
+ * all found by a 64-bit id that is a SipHash keyed per table:
+ *   keys:  one struct cl_key per masked address + zone + family (even ids),
+ *          holding the key's count and its entries on two queues;
+ *   conns: one struct cl_conn per counted connection (odd ids), the hash
+ *          of (key, ORIGINAL tuple, ORIGINAL-direction zone id), so a
+ *          connection is counted once however many of its packets pass.
+ * One table instead of two saves a second bucket array, which rhashtable
+ * sizes to a power of two and the page allocator rounds up again.
+ *
+ * A packet costs two hash lookups and one spinlock, plus an allocation and
+ * an insert for a new connection.  Nothing walks a key's connections: the
+ * entries checked on the way are bounded per packet and per jiffy.
  *
  * How the engine learns that a connection is gone.  An out-of-tree module
  * gets no callback when a conntrack dies, so each entry keeps a pointer to
@@ -25,32 +28,43 @@
  * was never confirmed (the packet was refused here or dropped later) is
  * freed with its packet, so its entry is seen dead at the next check.
  *
- * When entries are checked:
- *   - pending list (conntrack unconfirmed when last seen): all of them, on
- *     every packet of the key, so a refused connection stops counting at
- *     the key's next packet;
- *   - confirmed list: the CL_GC_PER_PACKET least recently checked on every
- *     packet of the key (live ones rotate to the tail), CL_GC_AT_LIMIT more
- *     when a new connection finds the key over its limit;
- *   - all of the key's entries when a packet of a confirmed connection
- *     finds the key over its limit, at most once per jiffy per key: a live
- *     connection is refused only on an exact count, give or take the
- *     connections that died within the current jiffy;
- *   - all entries of all keys by the background work every CL_GC_INTERVAL,
- *     which also frees keys left without entries.
- * So an entry whose conntrack died is counted (over-count) for at most one
- * background pass, about one second, and a new connection may be refused
- * for that long after its client closed another; a count is never under:
- * every connection that passed is on a list until it is seen dead.
+ * When entries are checked.  A dead entry can only make a count too high,
+ * so a count that is not above the rule's limit needs no check at all: the
+ * packet's answer ("not above") would be the same with an exact count.
+ * Checks are made only where they can change an answer, and are bounded:
+ *   - a packet that finds its key above the limit checks every pending
+ *     entry (conntrack unconfirmed when last seen: connections in flight,
+ *     or attempts refused since), then the least recently checked
+ *     confirmed entries, at most CL_CHECKS_PER_JIFFY per key per jiffy.  A
+ *     key with up to that many connections is recounted exactly on the
+ *     first such packet of every jiffy; a larger key is walked round at
+ *     CL_CHECKS_PER_JIFFY * HZ entries a second while it stays at its limit;
+ *   - the background work, every CL_GC_INTERVAL, checks every pending entry
+ *     of every key and at least 1/CL_SWEEP_PASSES of its confirmed entries
+ *     (CL_SWEEP_MIN at least), least recently checked first, and frees keys
+ *     left without entries.
+ * So a connection that passed is counted until it is seen dead (a count is
+ * never under), and an entry whose conntrack died is seen within
+ * CL_SWEEP_PASSES passes (8 s) at most, sooner when its key is at its
+ * limit.  The memory of dead entries is therefore bounded by the
+ * connections that died in the last few seconds, while conntrack itself
+ * keeps closed TCP connections for minutes (TIME_WAIT).
  *
- * Locking: a key's spinlock guards its lists, its count and the conns
- * entries that point at it (insert, remove, free).  Lookups run under RCU;
- * keys are freed through call_rcu, entries come from a SLAB_TYPESAFE_BY_RCU
- * cache (see struct cl_conn).  The match runs with BH
+ * A new connection (conntrack not yet confirmed) is counted against every
+ * entry, the ones still in flight on other CPUs included, so concurrent
+ * openers never get past the limit together.  A confirmed connection's
+ * packets are counted against the confirmed entries only: a connection
+ * being refused at this moment elsewhere must not make the key look over
+ * its limit to the connections it already holds.
+ *
+ * Locking: a key's spinlock guards its queues, its counts and the entries
+ * that point at it (insert, remove, free).  Lookups run under RCU; keys
+ * are freed through call_rcu, entries come from a SLAB_TYPESAFE_BY_RCU
+ * cache (see struct cl_conn).  Keys are freed only by the background work,
+ * which runs on one CPU at a time per table.  The match runs with BH
  * disabled (legacy tables) and enabled (nft_compat, OUTPUT), the work in
  * process context: every lock is taken with _bh.  No lock or hash seed is
- * shared between rules or namespaces (rhashtable seeds each table, and
- * each table has its own SipHash secret).
+ * shared between rules or namespaces.
  *
  * The upstream nf_conncount bugs, and how each is excluded here:
  *  1. Confirm race (tuple not yet in the conntrack hash): we never look the
@@ -62,15 +76,15 @@
  *  4. Early-confirmed conntracks (localhost, TIME_WAIT reuse): a connection
  *     is added whatever its confirmation state; a new conntrack on the same
  *     tuple replaces the old one in the existing entry.
- *  5. Walking a mutable rbtree without a lock: rhashtables with RCU lookups.
+ *  5. Walking a mutable rbtree without a lock: rhashtable with RCU lookups.
  *  6. Uninitialised fields: hash input is zeroed before it is filled;
  *     allocations set every field before publication.
  *  7. Teardown order: the work is stopped (flag + cancel, or disable) before
  *     a table is freed; module exit runs rcu_barrier() before
  *     kmem_cache_destroy().
- *  8. GC skip heuristics: the only one is the once-per-jiffy full recount,
- *     compared with time_after() at unsigned long width; nothing else is
- *     skipped.
+ *  8. GC skip heuristics: checks are skipped only where no answer depends
+ *     on them (a count not above the limit), and the per-jiffy budget is
+ *     reset whenever jiffies moved on, so it cannot stick.
  *  9. Conntrack reference leaks: references live only inside
  *     cl_conn_state() and the caller's lookup, each put on every path.
  * 10. Shared lock arrays and hash seeds: none; everything is per table.
@@ -78,9 +92,11 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/jiffies.h>
-#include <linux/list.h>
+#include <linux/llist.h>
+#include <linux/minmax.h>
 #include <linux/random.h>
 #include <linux/rhashtable.h>
+#include <linux/sched.h>
 #include <linux/siphash.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -94,43 +110,75 @@
 #include "engine.h"
 #include "stats.h"
 
-/* Confirmed entries checked per packet of a key, oldest first. */
-#define CL_GC_PER_PACKET	2
-/* More of them checked before a new connection is found over the limit. */
-#define CL_GC_AT_LIMIT		8
-/* Period of the background pass over every entry of a table. */
+/* Confirmed entries a key above its limit may check per jiffy. */
+#define CL_CHECKS_PER_JIFFY	64
+/* Period of the background work. */
 #define CL_GC_INTERVAL		HZ
-/* Keys visited by the background pass between two reschedule points. */
-#define CL_GC_BATCH		64
+/* The background work checks every confirmed entry within this many passes */
+#define CL_SWEEP_PASSES		8
+/* ... and at least this many of a key's confirmed entries per pass. */
+#define CL_SWEEP_MIN		64
+/* Entries the background work checks per hold of a key's lock. */
+#define CL_SWEEP_CHUNK		64
+
+/* The low bit of an object's id tells entries (1) from keys (0). */
+#define CL_ID_CONN		1ULL
+
+/* The head of every object in a table's rhashtable. */
+struct cl_node {
+	struct rhash_head hash;
+	u64 id;
+};
 
 struct cl_table {
-	struct rhashtable keys;
-	struct rhashtable conns;
-	siphash_key_t conn_secret;	/* keys cl_conn_id(), per table */
+	struct rhashtable objects;	/* keys and entries, by cl_node.id */
+	siphash_key_t secret;		/* keys every id, per table */
 	possible_net_t net;
+	struct llist_head keys;		/* every hashed key, for the work */
 	struct delayed_work gc_work;
 	bool stopping;			/* set before the work is stopped */
 };
 
+struct cl_conn;
+
+/*
+ * Confirmed entries form a circular singly linked queue reached through its
+ * tail (tail->next is the head, the least recently checked), so an entry
+ * checked alive moves to the tail by moving the tail pointer.  Pending
+ * entries form a stack: they are always checked all together.
+ */
 struct cl_key {
-	struct rhash_head node;
+	struct cl_node node;
 	struct cl_key_id id;
-	spinlock_t lock;		/* guards the fields below and our entries */
+	spinlock_t lock;		/* guards the fields below, our entries */
+	unsigned int count;		/* entries in both queues */
+	unsigned int pending;		/* entries on the pending stack */
+	/*
+	 * Budget of checks while above the limit: @checks made in the jiffy
+	 * whose low 32 bits are @checked_jiffy.  Only equality is tested; a
+	 * false "same jiffy" needs 2^32 jiffies between two such packets
+	 * and costs one jiffy's checks.
+	 */
+	u32 checked_jiffy;
+	u16 checks;
 	bool dead;			/* unhashed, being freed: look up again */
-	unsigned int count;		/* entries on both lists */
-	unsigned int pending;		/* entries on the pending list */
-	unsigned long recounted;	/* jiffies of the last full recount */
-	struct list_head confirmed_list;	/* oldest check first */
-	struct list_head pending_list;	/* conntrack unconfirmed when last seen */
-	struct rcu_head rcu;
+	struct llist_node gc_node;	/* on table->keys while hashed */
+	union {
+		struct {
+			struct cl_conn *confirmed_tail;
+			struct cl_conn *pending_head;
+		};
+		struct rcu_head rcu;	/* once dead, with both queues empty */
+	};
 };
 
 /*
- * A counted connection.  40 bytes, so that with its share of the hash
+ * A counted connection.  32 bytes, so that with its share of the hash
  * table it takes less memory than upstream's 72-byte entry: the identity is
  * a 64-bit keyed hash instead of a copy of the tuple, the cache is
- * SLAB_TYPESAFE_BY_RCU instead of carrying an rcu_head, and the "pending"
- * flag lives in the low bit of the (8-byte aligned) conntrack pointer.
+ * SLAB_TYPESAFE_BY_RCU instead of carrying an rcu_head, the queue link is
+ * single and the "pending" flag lives in the low bit of the (8-byte
+ * aligned) conntrack pointer.
  *
  * Freed entries may be reused at once.  That is safe because an entry is
  * only ever inserted, removed, freed and used under its key's lock, and a
@@ -139,15 +187,33 @@ struct cl_key {
  * into another chain.
  */
 struct cl_conn {
-	struct rhash_head node;
-	u64 id;				/* cl_conn_id() */
+	struct cl_node node;
 	unsigned long ct_pending;	/* nf_conn *, no reference | PENDING */
-	struct list_head list;		/* on one of the key's two lists */
+	struct cl_conn *next;		/* in one of the key's two queues */
 };
 
-#define CL_CONN_PENDING	1UL	/* on key->pending_list */
+#define CL_CONN_PENDING	1UL	/* on the key's pending stack */
 
-static_assert(sizeof(struct cl_conn) <= 40);
+static_assert(sizeof(struct cl_conn) <= 32);
+static_assert(sizeof(struct cl_key) <= 80);
+static_assert(offsetof(struct cl_key, node) == 0);
+static_assert(offsetof(struct cl_conn, node) == 0);
+
+enum cl_conn_state {
+	CL_CONN_DEAD,
+	CL_CONN_UNCONFIRMED,
+	CL_CONN_CONFIRMED,
+};
+
+static const struct rhashtable_params cl_params = {
+	.head_offset = offsetof(struct cl_node, hash),
+	.key_offset = offsetof(struct cl_node, id),
+	.key_len = sizeof(u64),
+	.automatic_shrinking = true,
+};
+
+static struct kmem_cache *cl_key_cache __read_mostly;
+static struct kmem_cache *cl_conn_cache __read_mostly;
 
 static struct nf_conn *cl_conn_ct(const struct cl_conn *conn)
 {
@@ -165,34 +231,18 @@ static void cl_conn_set(struct cl_conn *conn, struct nf_conn *ct,
 	conn->ct_pending = (unsigned long)ct | (pending ? CL_CONN_PENDING : 0);
 }
 
-enum cl_conn_state {
-	CL_CONN_DEAD,
-	CL_CONN_UNCONFIRMED,
-	CL_CONN_CONFIRMED,
-};
-
-static const struct rhashtable_params cl_key_params = {
-	.head_offset = offsetof(struct cl_key, node),
-	.key_offset = offsetof(struct cl_key, id),
-	.key_len = sizeof(struct cl_key_id),
-	.automatic_shrinking = true,
-};
-
-static const struct rhashtable_params cl_conn_params = {
-	.head_offset = offsetof(struct cl_conn, node),
-	.key_offset = offsetof(struct cl_conn, id),
-	.key_len = sizeof(u64),
-	.automatic_shrinking = true,
-};
-
-static struct kmem_cache *cl_key_cache __read_mostly;
-static struct kmem_cache *cl_conn_cache __read_mostly;
+/* The id of the key named @id: SipHash of it, keyed per table. */
+static u64 cl_key_hash(const struct cl_table *table,
+		       const struct cl_key_id *id)
+{
+	return siphash(id, sizeof(*id), &table->secret) & ~CL_ID_CONN;
+}
 
 /*
- * The identity of @ct counted under @key: a SipHash, keyed per table, of the
- * key, the ORIGINAL tuple and the ORIGINAL-direction zone id.  Two of a
- * key's connections are confused only if their 64-bit hashes collide (odds
- * about n^2 / 2^65 for n connections: below 10^-9 at n = 100,000), and the
+ * The id of @ct counted under @key: a SipHash, keyed per table, of the key,
+ * the ORIGINAL tuple and the ORIGINAL-direction zone id.  Two of a key's
+ * connections are confused only if their hashes collide (odds about
+ * n^2 / 2^64 for n connections: below 10^-9 at n = 100,000), and the
  * per-table secret keeps anyone from choosing colliding tuples.
  */
 static u64 cl_conn_id(const struct cl_table *table, const struct cl_key *key,
@@ -208,7 +258,7 @@ static u64 cl_conn_id(const struct cl_table *table, const struct cl_key *key,
 	in.key = key;
 	in.tuple = ct->tuplehash[IP_CT_DIR_ORIGINAL].tuple;
 	in.zone = nf_ct_zone_id(nf_ct_zone(ct), IP_CT_DIR_ORIGINAL);
-	return siphash(&in, sizeof(in), &table->conn_secret);
+	return siphash(&in, sizeof(in), &table->secret) | CL_ID_CONN;
 }
 
 static bool cl_ct_closed(const struct nf_conn *ct)
@@ -246,7 +296,7 @@ static enum cl_conn_state cl_conn_state(const struct cl_table *table,
 	smp_acquire__after_ctrl_dep();
 
 	if (net_eq(nf_ct_net(ct), read_pnet(&table->net)) &&
-	    cl_conn_id(table, key, ct) == conn->id && !cl_ct_closed(ct))
+	    cl_conn_id(table, key, ct) == conn->node.id && !cl_ct_closed(ct))
 		state = nf_ct_is_confirmed(ct) ? CL_CONN_CONFIRMED :
 						 CL_CONN_UNCONFIRMED;
 	nf_ct_put(ct);
@@ -256,58 +306,71 @@ static enum cl_conn_state cl_conn_state(const struct cl_table *table,
 static void cl_conn_free(struct cl_conn *conn)
 {
 	kmem_cache_free(cl_conn_cache, conn);
-	atomic_long_dec(&cl_stats.conns);
+	cl_stats_dec(conns);
+}
+
+static void cl_key_free(struct cl_key *key)
+{
+	kmem_cache_free(cl_key_cache, key);
+	cl_stats_dec(keys);
 }
 
 static void cl_key_free_rcu(struct rcu_head *head)
 {
-	kmem_cache_free(cl_key_cache, container_of(head, struct cl_key, rcu));
-	atomic_long_dec(&cl_stats.keys);
+	cl_key_free(container_of(head, struct cl_key, rcu));
 }
 
-/* Put @conn at the tail of the pending or confirmed list. Holds key->lock. */
-static void cl_conn_file(struct cl_key *key, struct cl_conn *conn,
-			 bool pending)
+/* Queue operations; the caller holds key->lock. */
+static void cl_confirmed_push(struct cl_key *key, struct cl_conn *conn)
 {
-	key->pending += (int)pending - (int)cl_conn_pending(conn);
-	cl_conn_set(conn, cl_conn_ct(conn), pending);
-	list_move_tail(&conn->list, pending ? &key->pending_list :
-					      &key->confirmed_list);
+	struct cl_conn *tail = key->confirmed_tail;
+
+	cl_conn_set(conn, cl_conn_ct(conn), false);
+	conn->next = tail ? tail->next : conn;
+	if (tail)
+		tail->next = conn;
+	key->confirmed_tail = conn;
 }
 
-/* Caller holds key->lock. */
-static void cl_conn_remove(struct cl_table *table, struct cl_key *key,
-			   struct cl_conn *conn)
+static struct cl_conn *cl_confirmed_pop(struct cl_key *key)
 {
-	rhashtable_remove_fast(&table->conns, &conn->node, cl_conn_params);
-	list_del(&conn->list);
-	key->pending -= cl_conn_pending(conn);
-	key->count--;
-	cl_conn_free(conn);
+	struct cl_conn *tail = key->confirmed_tail;
+	struct cl_conn *head = tail->next;
+
+	if (head == tail)
+		key->confirmed_tail = NULL;
+	else
+		tail->next = head->next;
+	return head;
+}
+
+static void cl_pending_push(struct cl_key *key, struct cl_conn *conn)
+{
+	cl_conn_set(conn, cl_conn_ct(conn), true);
+	conn->next = key->pending_head;
+	key->pending_head = conn;
+	key->pending++;
 }
 
 /*
- * Check one entry and file it: gone entries are removed, the others go to
- * the tail of the list matching their state.  @keep (the current packet's
- * entry) is never removed, so a count always includes its own connection.
- * Caller holds key->lock and rcu_read_lock().
+ * File @conn, just taken off its queue, by its @state: confirmed queue,
+ * pending stack, or gone.  @keep (the current packet's entry) is never
+ * removed, so a count always includes its own connection.  Caller holds
+ * key->lock.
  */
-static void cl_conn_check(struct cl_table *table, struct cl_key *key,
-			  struct cl_conn *conn, const struct cl_conn *keep)
+static void cl_conn_file(struct cl_table *table, struct cl_key *key,
+			 struct cl_conn *conn, const struct cl_conn *keep,
+			 enum cl_conn_state state)
 {
-	switch (cl_conn_state(table, key, conn)) {
-	case CL_CONN_DEAD:
-		if (conn != keep) {
-			cl_conn_remove(table, key, conn);
-			break;
-		}
-		fallthrough;
-	case CL_CONN_UNCONFIRMED:
-		cl_conn_file(key, conn, true);
-		break;
-	case CL_CONN_CONFIRMED:
-		cl_conn_file(key, conn, false);
-		break;
+	if (state == CL_CONN_CONFIRMED) {
+		cl_confirmed_push(key, conn);
+	} else if (state == CL_CONN_UNCONFIRMED || conn == keep) {
+		cl_pending_push(key, conn);
+	} else {
+		rhashtable_remove_fast(&table->objects, &conn->node.hash,
+				       cl_params);
+		key->count--;
+		cl_conn_free(conn);
 	}
 }
 
@@ -315,179 +378,199 @@ static void cl_conn_check(struct cl_table *table, struct cl_key *key,
 static void cl_key_check_pending(struct cl_table *table, struct cl_key *key,
 				 const struct cl_conn *keep)
 {
-	struct cl_conn *conn, *next;
-	LIST_HEAD(still_pending);
+	struct cl_conn *conn = key->pending_head, *next;
 
-	/* Entries still pending go to a private list, so each is seen once. */
-	list_splice_init(&key->pending_list, &still_pending);
-	list_for_each_entry_safe(conn, next, &still_pending, list)
-		cl_conn_check(table, key, conn, keep);
-	/* cl_conn_check() moved every entry off still_pending. */
-}
-
-/* Check the @budget oldest confirmed entries. Caller holds lock and RCU. */
-static void cl_key_check_oldest(struct cl_table *table, struct cl_key *key,
-				const struct cl_conn *keep, unsigned int budget)
-{
-	struct cl_conn *conn;
-
-	while (budget-- && !list_empty(&key->confirmed_list)) {
-		conn = list_first_entry(&key->confirmed_list, struct cl_conn, list);
-		cl_conn_check(table, key, conn, keep);
+	key->pending_head = NULL;
+	key->pending = 0;
+	for (; conn; conn = next) {
+		next = conn->next;
+		cl_conn_file(table, key, conn, keep,
+			     cl_conn_state(table, key, conn));
 	}
 }
 
-/* Exact recount: check every entry. Caller holds key->lock and RCU. */
-static void cl_key_check_all(struct cl_table *table, struct cl_key *key,
-			     const struct cl_conn *keep)
+/*
+ * Check up to @budget confirmed entries, least recently checked first, and
+ * return how many were checked.  @budget must not exceed the number of
+ * confirmed entries, so none is checked twice.  Caller holds key->lock and
+ * RCU.
+ */
+static unsigned int cl_key_check_oldest(struct cl_table *table,
+					struct cl_key *key,
+					const struct cl_conn *keep,
+					unsigned int budget)
 {
-	struct cl_conn *conn, *next;
-	LIST_HEAD(seen);
+	enum cl_conn_state state;
+	unsigned int done = 0;
+	struct cl_conn *head;
+
+	for (; done < budget && key->confirmed_tail; done++) {
+		head = key->confirmed_tail->next;
+		state = cl_conn_state(table, key, head);
+		if (state == CL_CONN_CONFIRMED)
+			key->confirmed_tail = head;	/* head becomes tail */
+		else
+			cl_conn_file(table, key, cl_confirmed_pop(key), keep,
+				     state);
+	}
+	return done;
+}
+
+static unsigned int cl_key_confirmed(const struct cl_key *key)
+{
+	return key->count - key->pending;
+}
+
+/*
+ * The key's count is above a rule's limit: check what may bring it down,
+ * within the key's budget for this jiffy.  Caller holds key->lock and RCU.
+ */
+static void cl_key_recheck(struct cl_table *table, struct cl_key *key,
+			   const struct cl_conn *keep)
+{
+	u32 now = (u32)jiffies;
+	unsigned int budget;
 
 	cl_key_check_pending(table, key, keep);
-	/*
-	 * Move the confirmed entries aside and check each once; survivors
-	 * return to one of the key's lists in cl_conn_check().
-	 */
-	list_splice_init(&key->confirmed_list, &seen);
-	list_for_each_entry_safe(conn, next, &seen, list)
-		cl_conn_check(table, key, conn, keep);
+	if (key->checked_jiffy != now) {
+		key->checked_jiffy = now;
+		key->checks = 0;
+	}
+	budget = min_t(unsigned int, CL_CHECKS_PER_JIFFY - key->checks,
+		       cl_key_confirmed(key));
+	key->checks += cl_key_check_oldest(table, key, keep, budget);
 }
 
 static struct cl_conn *cl_conn_add(struct cl_table *table, struct cl_key *key,
 				   u64 id, struct nf_conn *ct)
 {
-	bool pending = !nf_ct_is_confirmed(ct);
 	struct cl_conn *conn;
 	int err;
 
 	conn = kmem_cache_alloc(cl_conn_cache, GFP_ATOMIC);
 	if (!conn)
 		return ERR_PTR(-ENOMEM);
-	atomic_long_inc(&cl_stats.conns);
-	conn->id = id;
-	cl_conn_set(conn, ct, pending);
+	cl_stats_inc(conns);
+	conn->node.id = id;
+	conn->next = NULL;
+	cl_conn_set(conn, ct, false);
 	/*
 	 * All inserts of this key's entries happen under key->lock, after a
 	 * lookup that missed, so the only failure is the table's own
 	 * (allocation, resize pressure).
 	 */
-	err = rhashtable_insert_fast(&table->conns, &conn->node,
-				     cl_conn_params);
+	err = rhashtable_insert_fast(&table->objects, &conn->node.hash,
+				     cl_params);
 	if (err) {
 		cl_conn_free(conn);
 		return ERR_PTR(err);
 	}
-	list_add_tail(&conn->list, pending ? &key->pending_list :
-					     &key->confirmed_list);
-	key->pending += pending;
+	if (nf_ct_is_confirmed(ct))
+		cl_confirmed_push(key, conn);
+	else
+		cl_pending_push(key, conn);
 	key->count++;
 	return conn;
 }
 
-/*
- * Count @ct under @key.  Caller holds key->lock and rcu_read_lock().
- *
- * A new connection (conntrack not yet confirmed) is counted against every
- * entry, the ones still in flight on other CPUs included, so concurrent
- * openers never get past the limit together.  A confirmed connection's
- * packets are counted against the confirmed entries only: a connection
- * being refused at this moment elsewhere must not make the key look over
- * its limit to the connections it already holds.
- */
+/* Count @ct under @key.  Caller holds key->lock and rcu_read_lock(). */
 static int cl_key_count(struct cl_table *table, struct cl_key *key,
 			struct nf_conn *ct, u32 limit)
 {
-	struct cl_conn *conn = NULL;
-	unsigned int count;
-	u64 id = 0;
+	struct rhash_head *found;
+	struct cl_conn *conn;
+	u64 id;
 
-	if (ct) {
-		id = cl_conn_id(table, key, ct);
-		conn = rhashtable_lookup(&table->conns, &id, cl_conn_params);
-		/* A new conntrack on the same tuple replaces the old one. */
-		if (conn && cl_conn_ct(conn) != ct) {
-			cl_conn_set(conn, ct, cl_conn_pending(conn));
-			cl_conn_file(key, conn, !nf_ct_is_confirmed(ct));
-		}
+	if (!ct) {
+		/* Counted as one more, not remembered. */
+		if (key->count >= limit)
+			cl_key_recheck(table, key, NULL);
+		return key->count + 1;
 	}
 
-	cl_key_check_pending(table, key, conn);
-	cl_key_check_oldest(table, key, conn, CL_GC_PER_PACKET);
-
-	if (!ct)
-		return key->count + 1;
-
-	if (!conn) {
+	id = cl_conn_id(table, key, ct);
+	found = rhashtable_lookup(&table->objects, &id, cl_params);
+	if (found) {
+		conn = container_of(found, struct cl_conn, node.hash);
+		/* A new conntrack on the same tuple replaces the old one. */
+		if (cl_conn_ct(conn) != ct)
+			cl_conn_set(conn, ct, cl_conn_pending(conn));
+	} else {
 		conn = cl_conn_add(table, key, id, ct);
 		if (IS_ERR(conn))
 			return PTR_ERR(conn);
 	}
 
-	if (!nf_ct_is_confirmed(ct)) {
-		/* About to refuse: a few more checks cost little. */
-		if (key->count > limit)
-			cl_key_check_oldest(table, key, conn, CL_GC_AT_LIMIT);
-		return key->count;
-	}
+	if (key->count > limit)
+		cl_key_recheck(table, key, conn);
 
-	count = key->count - key->pending;
-	if (count > limit && time_after(jiffies, key->recounted)) {
-		/* Never refuse a counted connection on a stale count. */
-		key->recounted = jiffies;
-		cl_key_check_all(table, key, conn);
-		count = key->count - key->pending;
-	}
-	return count;
+	if (!nf_ct_is_confirmed(ct))
+		return key->count;
+	/* Its own entry counts even if no packet has promoted it yet. */
+	return cl_key_confirmed(key) + cl_conn_pending(conn);
 }
 
 static struct cl_key *cl_key_create(struct cl_table *table,
-				    const struct cl_key_id *id)
+				    const struct cl_key_id *id, u64 hash)
 {
-	struct cl_key *key, *old;
+	struct rhash_head *old;
+	struct cl_key *key;
 
 	key = kmem_cache_alloc(cl_key_cache, GFP_ATOMIC);
 	if (!key)
 		return ERR_PTR(-ENOMEM);
-	atomic_long_inc(&cl_stats.keys);
+	cl_stats_inc(keys);
+	key->node.id = hash;
 	key->id = *id;
 	spin_lock_init(&key->lock);
-	key->dead = false;
 	key->count = 0;
-	key->recounted = jiffies - 1;
-	INIT_LIST_HEAD(&key->confirmed_list);
-	INIT_LIST_HEAD(&key->pending_list);
 	key->pending = 0;
+	key->checked_jiffy = (u32)jiffies - 1;
+	key->checks = 0;
+	key->dead = false;
+	key->confirmed_tail = NULL;
+	key->pending_head = NULL;
 
-	old = rhashtable_lookup_get_insert_fast(&table->keys, &key->node,
-						cl_key_params);
+	old = rhashtable_lookup_get_insert_fast(&table->objects,
+						&key->node.hash, cl_params);
 	if (old) {
 		/* Lost a race with another CPU, or the table refused. */
-		kmem_cache_free(cl_key_cache, key);
-		atomic_long_dec(&cl_stats.keys);
-		return old;
+		cl_key_free(key);
+		if (IS_ERR(old))
+			return ERR_CAST(old);
+		return container_of(old, struct cl_key, node.hash);
 	}
-	/* The background pass is idle while the table has no keys. */
-	queue_delayed_work(system_power_efficient_wq, &table->gc_work,
-			   CL_GC_INTERVAL);
+	llist_add(&key->gc_node, &table->keys);
+	/*
+	 * The work is idle while the table has no keys.  Added to the list
+	 * first: a work already running either takes this key or, at its
+	 * end, finds the list not empty and queues itself again.
+	 */
+	if (!delayed_work_pending(&table->gc_work))
+		queue_delayed_work(system_power_efficient_wq, &table->gc_work,
+				   CL_GC_INTERVAL);
 	return key;
 }
 
 int cl_table_count(struct cl_table *table, const struct cl_key_id *id,
 		   struct nf_conn *ct, u32 limit)
 {
+	u64 hash = cl_key_hash(table, id);
+	struct rhash_head *found;
 	struct cl_key *key;
 	int ret;
 
 	rcu_read_lock();
 	for (;;) {
-		key = rhashtable_lookup(&table->keys, id, cl_key_params);
-		if (!key) {
+		found = rhashtable_lookup(&table->objects, &hash, cl_params);
+		if (found) {
+			key = container_of(found, struct cl_key, node.hash);
+		} else {
 			if (!ct) {
 				ret = 1;	/* nothing counted under this key */
 				goto out;
 			}
-			key = cl_key_create(table, id);
+			key = cl_key_create(table, id, hash);
 			if (IS_ERR(key)) {
 				ret = PTR_ERR(key);
 				goto out;
@@ -499,52 +582,81 @@ int cl_table_count(struct cl_table *table, const struct cl_key_id *id,
 		/* Unhashed before its lock was dropped: the retry won't see it. */
 		spin_unlock_bh(&key->lock);
 	}
-	ret = cl_key_count(table, key, ct, limit);
+	/* Two keys with one 64-bit keyed hash: refuse rather than mix them. */
+	if (unlikely(memcmp(&key->id, id, sizeof(*id))))
+		ret = -EEXIST;
+	else
+		ret = cl_key_count(table, key, ct, limit);
 	spin_unlock_bh(&key->lock);
 out:
 	rcu_read_unlock();
 	return ret;
 }
 
-/* Background pass: recount every key, free keys left without entries. */
+/*
+ * Background pass over one key: every pending entry and a share of the
+ * confirmed ones, a chunk per hold of the lock.  Frees the key if it has
+ * no entries left; returns whether it is still alive.  The work is the
+ * only place keys are freed, so @key stays valid between chunks.
+ */
+static bool cl_key_sweep(struct cl_table *table, struct cl_key *key)
+{
+	unsigned int budget, chunk;
+	bool alive = true;
+
+	rcu_read_lock();
+	spin_lock_bh(&key->lock);
+	cl_key_check_pending(table, key, NULL);
+	budget = min(cl_key_confirmed(key),
+		     max_t(unsigned int, CL_SWEEP_MIN,
+			   DIV_ROUND_UP(cl_key_confirmed(key),
+					CL_SWEEP_PASSES)));
+	for (;;) {
+		chunk = min3(budget, (unsigned int)CL_SWEEP_CHUNK,
+			     cl_key_confirmed(key));
+		budget -= cl_key_check_oldest(table, key, NULL, chunk);
+		if (!budget || !key->confirmed_tail)
+			break;
+		spin_unlock_bh(&key->lock);
+		rcu_read_unlock();
+		cond_resched();
+		rcu_read_lock();
+		spin_lock_bh(&key->lock);
+	}
+	if (!key->count) {
+		key->dead = true;
+		rhashtable_remove_fast(&table->objects, &key->node.hash,
+				       cl_params);
+		call_rcu(&key->rcu, cl_key_free_rcu);
+		alive = false;
+	}
+	spin_unlock_bh(&key->lock);
+	rcu_read_unlock();
+	return alive;
+}
+
 static void cl_table_gc_work(struct work_struct *work)
 {
 	struct cl_table *table = container_of(to_delayed_work(work),
 					      struct cl_table, gc_work);
-	struct rhashtable_iter iter;
-	unsigned int visited = 0;
-	struct cl_key *key;
+	struct llist_node *kept = NULL, *kept_last = NULL;
+	struct cl_key *key, *next;
 
-	rhashtable_walk_enter(&table->keys, &iter);
-	rhashtable_walk_start(&iter);
-	while ((key = rhashtable_walk_next(&iter))) {
-		if (IS_ERR(key)) {
-			if (PTR_ERR(key) == -EAGAIN)
-				continue;	/* table resized: walk goes on */
-			break;
+	/* Keys created meanwhile go on the emptied list and wait a pass. */
+	llist_for_each_entry_safe(key, next, llist_del_all(&table->keys),
+				  gc_node) {
+		if (cl_key_sweep(table, key)) {
+			key->gc_node.next = kept;
+			kept = &key->gc_node;
+			if (!kept_last)
+				kept_last = kept;
 		}
-		spin_lock_bh(&key->lock);
-		if (!key->dead) {
-			cl_key_check_all(table, key, NULL);
-			if (!key->count) {
-				key->dead = true;
-				rhashtable_remove_fast(&table->keys, &key->node,
-						       cl_key_params);
-				call_rcu(&key->rcu, cl_key_free_rcu);
-			}
-		}
-		spin_unlock_bh(&key->lock);
-
-		if (++visited % CL_GC_BATCH == 0) {
-			rhashtable_walk_stop(&iter);
-			cond_resched();
-			rhashtable_walk_start(&iter);
-		}
+		cond_resched();
 	}
-	rhashtable_walk_stop(&iter);
-	rhashtable_walk_exit(&iter);
+	if (kept)
+		llist_add_batch(kept, kept_last, &table->keys);
 
-	if (!READ_ONCE(table->stopping) && atomic_read(&table->keys.nelems))
+	if (!READ_ONCE(table->stopping) && !llist_empty(&table->keys))
 		queue_delayed_work(system_power_efficient_wq, &table->gc_work,
 				   CL_GC_INTERVAL);
 }
@@ -556,47 +668,40 @@ struct cl_table *cl_table_create(struct net *net)
 	table = kzalloc(sizeof(*table), GFP_KERNEL);
 	if (!table)
 		return NULL;
-	if (rhashtable_init(&table->keys, &cl_key_params))
-		goto free_table;
-	if (rhashtable_init(&table->conns, &cl_conn_params))
-		goto destroy_keys;
-	get_random_bytes(&table->conn_secret, sizeof(table->conn_secret));
+	if (rhashtable_init(&table->objects, &cl_params)) {
+		kfree(table);
+		return NULL;
+	}
+	get_random_bytes(&table->secret, sizeof(table->secret));
 	write_pnet(&table->net, net);
+	init_llist_head(&table->keys);
 	INIT_DELAYED_WORK(&table->gc_work, cl_table_gc_work);
-	atomic_long_inc(&cl_stats.tables);
+	cl_stats_inc(tables);
 	return table;
-
-destroy_keys:
-	rhashtable_destroy(&table->keys);
-free_table:
-	kfree(table);
-	return NULL;
 }
 
-/* Teardown frees keys directly: no packet can reach the table any more. */
-static void cl_conn_free_now(void *ptr, void *arg)
+/* Teardown frees everything directly: no packet can reach the table. */
+static void cl_object_free_now(void *ptr, void *arg)
 {
-	cl_conn_free(ptr);
-}
+	struct cl_node *node = ptr;
 
-static void cl_key_free_now(void *ptr, void *arg)
-{
-	kmem_cache_free(cl_key_cache, ptr);
-	atomic_long_dec(&cl_stats.keys);
+	if (node->id & CL_ID_CONN)
+		cl_conn_free(container_of(node, struct cl_conn, node));
+	else
+		cl_key_free(container_of(node, struct cl_key, node));
 }
 
 /*
  * Called from the match's destroy, after x_tables or nf_tables made sure no
- * packet still runs the rule.  Keys and entries already unhashed are in
- * flight to call_rcu and need nothing from the table.
+ * packet still runs the rule.  Keys already unhashed are in flight to
+ * call_rcu and need nothing from the table.
  */
 void cl_table_destroy(struct cl_table *table)
 {
 	WRITE_ONCE(table->stopping, true);
 	cl_stop_delayed_work(&table->gc_work);
-	rhashtable_free_and_destroy(&table->conns, cl_conn_free_now, NULL);
-	rhashtable_free_and_destroy(&table->keys, cl_key_free_now, NULL);
-	atomic_long_dec(&cl_stats.tables);
+	rhashtable_free_and_destroy(&table->objects, cl_object_free_now, NULL);
+	cl_stats_dec(tables);
 	kfree(table);
 }
 

@@ -88,8 +88,10 @@ static bool connlimit_mt(const struct sk_buff *skb,
 	if (found)
 		nf_ct_put(found);
 	if (count < 0) {
-		atomic_long_inc(&cl_stats.alloc_failures);
-		pr_warn_ratelimited("out of memory, dropping packet\n");
+		cl_stats_inc(alloc_failures);
+		pr_warn_ratelimited("cannot count the connection (%s), dropping packet\n",
+				    count == -ENOMEM ? "out of memory" :
+				    "hash table error");
 		goto hotdrop;
 	}
 	return (count > info->limit) ^ !!(info->flags & XT_CONNLIMIT_INVERT);

@@ -6,21 +6,32 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/cpumask.h>
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
 
 #include "stats.h"
 
-struct cl_stats cl_stats;
+DEFINE_PER_CPU(struct cl_stats, cl_stats);
 static struct dentry *cl_debugfs_dir;
 
 static int objects_show(struct seq_file *m, void *unused)
 {
-	seq_printf(m, "rules %ld\n", atomic_long_read(&cl_stats.tables));
-	seq_printf(m, "keys %ld\n", atomic_long_read(&cl_stats.keys));
-	seq_printf(m, "conns %ld\n", atomic_long_read(&cl_stats.conns));
-	seq_printf(m, "alloc_failures %ld\n",
-		   atomic_long_read(&cl_stats.alloc_failures));
+	struct cl_stats sum = {};
+	const struct cl_stats *cpu_stats;
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		cpu_stats = per_cpu_ptr(&cl_stats, cpu);
+		sum.tables += READ_ONCE(cpu_stats->tables);
+		sum.keys += READ_ONCE(cpu_stats->keys);
+		sum.conns += READ_ONCE(cpu_stats->conns);
+		sum.alloc_failures += READ_ONCE(cpu_stats->alloc_failures);
+	}
+	seq_printf(m, "rules %ld\n", sum.tables);
+	seq_printf(m, "keys %ld\n", sum.keys);
+	seq_printf(m, "conns %ld\n", sum.conns);
+	seq_printf(m, "alloc_failures %ld\n", sum.alloc_failures);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(objects);
