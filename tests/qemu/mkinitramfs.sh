@@ -13,7 +13,8 @@
 #                         with ip(6)tables-{legacy,nft}[-save,-restore]
 #                         links, the system xtables extension dir, iproute2
 #                         (ip, ss), kmod (modprobe/insmod/rmmod/lsmod/depmod/
-#                         modinfo), conntrack, our connt tool, and our
+#                         modinfo), conntrack, our tools (connt, and
+#                         clstress and xtcraft for tests/stress), and our
 #                         libxt_connlimit.so (if built) in /usr/lib/xtables-ours
 #   mod-KVER-VARIANT-<hash>.cpio
 #                         the kernel's module subset (net/netfilter,
@@ -61,6 +62,7 @@ trap 'rm -rf "${scratch[@]}"' EXIT
 ours_ko=$top/build/$kver/kernel/xt_connlimit.ko
 ours_ext=$top/userspace/libxt_connlimit.so
 connt=$cache/tools/connt
+tools=("$connt" "$cache/tools/clstress" "$cache/tools/xtcraft")
 
 # Host binaries the guest gets, with their libraries.
 bins=(
@@ -168,7 +170,7 @@ build_base() { # OUTFILE
 		add_libs "$r" "$ours_ext"
 	fi
 
-	cp "$connt" "$r/usr/bin/connt"
+	cp "${tools[@]}" "$r/usr/bin/"
 	mkdir -p "$r/opt/crafted"
 	cp -r "$cache/crafted/crafted" "$cache/crafted/crafted-size" "$r/opt/crafted/"
 	for a in /etc/protocols /etc/services /etc/ethertypes /etc/nsswitch.conf; do
@@ -227,7 +229,7 @@ build_tools
 # --- base layer (kernel independent)
 base_key=$({
 	echo "compress=$compress"
-	sha256sum "$0" "$connt" "$cache"/crafted/*/libxt_connlimit.so
+	sha256sum "$0" "${tools[@]}" "$cache"/crafted/*/libxt_connlimit.so
 	file_manifest "${bins[@]}" "$xtdir"/*.so
 	if [ -f "$ours_ext" ]; then sha256sum "$ours_ext"; fi
 	busybox --list
