@@ -45,8 +45,9 @@ struct xt_connlimit_info {
  * before @data; the kernel never writes them and refuses a rule whose
  * reserved bytes are not zero, whose flags are not in XT_CONNLIMIT_FLAGS_V2,
  * or whose name is not a valid table name:
- *   1 to XT_CONNLIMIT_NAME_LEN - 1 printable ASCII characters, NUL-terminated
- *   and NUL-padded, no '/', not "." or "..".
+ *   1 to XT_CONNLIMIT_NAME_LEN - 1 printable ASCII characters other than
+ *   space (0x21 to 0x7e), NUL-terminated and NUL-padded, no '/', not "."
+ *   or "..".
  */
 #define XT_CONNLIMIT_FLAGS_V2	XT_CONNLIMIT_FLAGS_V1
 #define XT_CONNLIMIT_NAME_LEN	32
