@@ -2,11 +2,11 @@
 /*
  * libxt_connlimit.so: iptables/ip6tables extension for the connlimit match.
  *
- * Revision 1 only (source or destination address groups).  Parsing,
- * `-L` printing and `-S`/save output follow iptables 1.8.9 byte for byte,
- * and the match data it builds is the same too, so rules move freely
- * between this extension and the stock one.  Differences, all on input
- * that the stock extension mishandles:
+ * Revision 1 (source or destination address groups): parsing, `-L`
+ * printing and `-S`/save output follow iptables 1.8.9 byte for byte, and
+ * the match data it builds is the same too, so rules move freely between
+ * this extension and the stock one.  Differences, all on input that the
+ * stock extension mishandles:
  *
  *  - --connlimit-mask refuses prefix lengths above 32 (IPv4) / 128 (IPv6)
  *    and non-contiguous dotted masks instead of storing them as /32; a
@@ -14,8 +14,16 @@
  *    0xffffff00 as the address 255.255.255.0);
  *  - ip6tables-translate declares the nft set as ipv6_addr.
  *
- * Each family has its own registration and thin wrappers that pass the
- * family down to the shared code, so nothing depends on global state.
+ * Revision 2 (this project's module only) adds --connlimit-name, a table
+ * shared by every rule of that name in the network namespace.  libxtables
+ * uses one revision per extension for the whole process, the highest the
+ * kernel has, so with our module loaded every rule is revision 2: without
+ * a name it parses, prints and saves exactly as revision 1.  Revision 1
+ * knows the option only to say that the running kernel lacks revision 2.
+ *
+ * Each family and revision has its own registration and thin wrappers
+ * that pass the family down to the shared code, so nothing depends on
+ * global state.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -38,6 +46,7 @@ enum {
 	O_MASK,
 	O_SADDR,
 	O_DADDR,
+	O_NAME,
 };
 
 #define F_UPTO	(1U << O_UPTO)
@@ -45,7 +54,21 @@ enum {
 #define F_SADDR	(1U << O_SADDR)
 #define F_DADDR	(1U << O_DADDR)
 
-static const struct xt_option_entry connlimit_opts_v1[] = {
+/* Revision 2 begins with revision 1's fields: they share the option table. */
+_Static_assert(offsetof(struct xt_connlimit_info_v2, mask) ==
+	       offsetof(struct xt_connlimit_info, mask) &&
+	       offsetof(struct xt_connlimit_info_v2, limit) ==
+	       offsetof(struct xt_connlimit_info, limit) &&
+	       offsetof(struct xt_connlimit_info_v2, flags) ==
+	       offsetof(struct xt_connlimit_info, flags),
+	       "revision 2 must start with revision 1's fields");
+
+/*
+ * Both revisions.  Revision 1 lists connlimit-name only to refuse it with
+ * a message that names the problem (see connlimit_parse), so no option
+ * stores past the fields both revisions have.
+ */
+static const struct xt_option_entry connlimit_opts[] = {
 	{.name = "connlimit-upto", .id = O_UPTO, .type = XTTYPE_UINT32,
 	 .excl = F_ABOVE, .flags = XTOPT_INVERT | XTOPT_PUT,
 	 XTOPT_POINTER(struct xt_connlimit_info, limit)},
@@ -58,10 +81,12 @@ static const struct xt_option_entry connlimit_opts_v1[] = {
 	 .excl = F_DADDR},
 	{.name = "connlimit-daddr", .id = O_DADDR, .type = XTTYPE_NONE,
 	 .excl = F_SADDR},
+	/* Checked and stored by connlimit_parse_name */
+	{.name = "connlimit-name", .id = O_NAME, .type = XTTYPE_STRING},
 	XTOPT_TABLEEND,
 };
 
-static void connlimit_help(void)
+static void connlimit_help_common(void)
 {
 	printf(
 "connlimit match options:\n"
@@ -74,6 +99,23 @@ static void connlimit_help(void)
 "                            128 for IPv6)\n"
 "  --connlimit-saddr         count connections per source group (default)\n"
 "  --connlimit-daddr         count connections per destination group\n");
+}
+
+static void connlimit_help(void)
+{
+	connlimit_help_common();
+	printf(
+"  --connlimit-name name     needs revision 2 of the match, which the\n"
+"                            running kernel lacks\n");
+}
+
+static void connlimit_help_v2(void)
+{
+	connlimit_help_common();
+	printf(
+"  --connlimit-name name     count in the table NAME, shared by every rule\n"
+"                            of that name and listed in\n"
+"                            /proc/net/xt_connlimit/NAME\n");
 }
 
 /* ---- address family helpers ------------------------------------------- */
@@ -224,7 +266,93 @@ static unsigned int connlimit_parse_mask(const struct xt_option_call *cb,
 	return ret;
 }
 
-static void connlimit_parse(struct xt_option_call *cb, uint8_t family)
+/* ---- table names (revision 2) ------------------------------------------- */
+
+/* Room for the longest reason connlimit_name_problem formats. */
+#define CONNLIMIT_WHY_LEN	160
+
+static bool connlimit_name_char_ok(unsigned char c)
+{
+	return c > ' ' && c < 0x7f && c != '/' && c != '"' && c != '\'';
+}
+
+/*
+ * Why the @len bytes at @name are no table name, in words that follow
+ * "bad value for option ...: ", or NULL for a good name.  The kernel takes
+ * 1 to XT_CONNLIMIT_NAME_LEN - 1 printable ASCII characters other than
+ * '/', and neither "." nor "..".  This extension refuses the space, '"'
+ * and '\'' as well: a space splits a saved rule's argument and
+ * iptables-restore reads '"' as a quote, so such a name would not survive
+ * iptables-save and iptables-restore, and iptables-translate prints its nft
+ * commands between single quotes.  @why (CONNLIMIT_WHY_LEN bytes) holds a
+ * reason that needs formatting.
+ */
+static const char *connlimit_name_problem(const char *name, size_t len,
+					  char *why)
+{
+	unsigned char c;
+	char what[16];
+	size_t i;
+
+	if (len == 0)
+		return "the name is empty.";
+	for (i = 0; i < len; i++) {
+		c = name[i];
+		if (connlimit_name_char_ok(c))
+			continue;
+		if (c == ' ')
+			snprintf(what, sizeof(what), "a space");
+		else if (c == '\'')
+			snprintf(what, sizeof(what), "\"'\"");
+		else if (c > ' ' && c < 0x7f)
+			snprintf(what, sizeof(what), "'%c'", c);
+		else
+			snprintf(what, sizeof(what), "byte 0x%02x", c);
+		snprintf(why, CONNLIMIT_WHY_LEN,
+			 "%s at position %zu is not allowed (names are "
+			 "printable ASCII without spaces, '/', '\"' or \"'\").",
+			 what, i + 1);
+		return why;
+	}
+	if ((len == 1 && name[0] == '.') ||
+	    (len == 2 && name[0] == '.' && name[1] == '.'))
+		return "\".\" and \"..\" are not allowed.";
+	if (len > XT_CONNLIMIT_NAME_LEN - 1) {
+		snprintf(why, CONNLIMIT_WHY_LEN,
+			 "the name is %zu characters long, at most %u are "
+			 "allowed.", len, XT_CONNLIMIT_NAME_LEN - 1);
+		return why;
+	}
+	return NULL;
+}
+
+/* Length of the name a rule holds (the kernel's data is not trusted). */
+static size_t connlimit_name_len(const struct xt_connlimit_info_v2 *info)
+{
+	return strnlen(info->name, sizeof(info->name));
+}
+
+/* --connlimit-name: stored NUL-padded, as the kernel requires. */
+static void connlimit_parse_name(const struct xt_option_call *cb)
+{
+	struct xt_connlimit_info_v2 *info = cb->data;
+	char buf[CONNLIMIT_WHY_LEN];
+	size_t len = strlen(cb->arg);
+	const char *why;
+
+	why = connlimit_name_problem(cb->arg, len, buf);
+	if (why)
+		xtables_error(PARAMETER_PROBLEM,
+			"%s: bad value for option \"--%s\": %s",
+			cb->ext_name, cb->entry->name, why);
+	memset(info->name, 0, sizeof(info->name));
+	memcpy(info->name, cb->arg, len);
+}
+
+/* ---- parsing, both revisions ---------------------------------------------- */
+
+static void connlimit_parse(struct xt_option_call *cb, uint8_t family,
+			    unsigned int revision)
 {
 	struct xt_connlimit_info *info = cb->data;
 
@@ -253,17 +381,41 @@ static void connlimit_parse(struct xt_option_call *cb, uint8_t family)
 	case O_DADDR:
 		info->flags |= XT_CONNLIMIT_DADDR;
 		break;
+	case O_NAME:
+		/*
+		 * libxtables picked revision 1, so the kernel said it has
+		 * no revision 2: the in-kernel module, not ours.
+		 */
+		if (revision < 2)
+			xtables_error(PARAMETER_PROBLEM,
+				"%s: --%s needs revision 2 of the %s match, "
+				"which the running kernel does not have (load "
+				"the xt_connlimit module of the connlimit "
+				"project).",
+				cb->ext_name, cb->entry->name, cb->ext_name);
+		connlimit_parse_name(cb);
+		break;
 	}
 }
 
 static void connlimit_parse_v4(struct xt_option_call *cb)
 {
-	connlimit_parse(cb, NFPROTO_IPV4);
+	connlimit_parse(cb, NFPROTO_IPV4, 1);
 }
 
 static void connlimit_parse_v6(struct xt_option_call *cb)
 {
-	connlimit_parse(cb, NFPROTO_IPV6);
+	connlimit_parse(cb, NFPROTO_IPV6, 1);
+}
+
+static void connlimit_parse2_v4(struct xt_option_call *cb)
+{
+	connlimit_parse(cb, NFPROTO_IPV4, 2);
+}
+
+static void connlimit_parse2_v6(struct xt_option_call *cb)
+{
+	connlimit_parse(cb, NFPROTO_IPV6, 2);
 }
 
 static void connlimit_check(struct xt_fcheck_call *cb)
@@ -286,6 +438,17 @@ static void connlimit_print(const struct xt_entry_match *match,
 	       connlimit_mask_to_plen(&info->mask, family),
 	       info->flags & XT_CONNLIMIT_INVERT ? "<=" : ">",
 	       info->limit);
+}
+
+/* Revision 2: revision 1's output, then the name if the rule has one. */
+static void connlimit_print2(const struct xt_entry_match *match,
+			     uint8_t family)
+{
+	const struct xt_connlimit_info_v2 *info = (const void *)match->data;
+
+	connlimit_print(match, family);
+	if (info->name[0] != '\0')
+		printf(" name %.*s", (int)connlimit_name_len(info), info->name);
 }
 
 static void connlimit_print_v4(const void *ip,
@@ -316,6 +479,32 @@ static void connlimit_save(const struct xt_entry_match *match,
 	       info->flags & XT_CONNLIMIT_DADDR ? "daddr" : "saddr");
 }
 
+/*
+ * Revision 2: revision 1's options, then the name if the rule has one.  A
+ * name this extension would not have stored (a kernel bug or another tool)
+ * is written quoted, so the line still parses and iptables-restore says
+ * what is wrong with it.
+ */
+static void connlimit_save2(const struct xt_entry_match *match,
+			    uint8_t family)
+{
+	const struct xt_connlimit_info_v2 *info = (const void *)match->data;
+	size_t len = connlimit_name_len(info);
+	char name[XT_CONNLIMIT_NAME_LEN + 1], why[CONNLIMIT_WHY_LEN];
+
+	connlimit_save(match, family);
+	if (len == 0)
+		return;
+	printf(" --connlimit-name");
+	if (!connlimit_name_problem(info->name, len, why)) {
+		printf(" %.*s", (int)len, info->name);
+		return;
+	}
+	memcpy(name, info->name, len);
+	name[len] = '\0';
+	xtables_save_string(name);
+}
+
 static void connlimit_save_v4(const void *ip,
 			      const struct xt_entry_match *match)
 {
@@ -331,19 +520,28 @@ static void connlimit_save_v6(const void *ip,
 }
 
 /*
- * nft equivalent: a dynamic set per connlimit match, named connlimit0,
- * connlimit1, ... in the order the matches are translated, whose elements are the (masked)
- * addresses, each with a ct count limit.
+ * nft equivalent: a dynamic set whose elements are the (masked) addresses,
+ * each with a ct count limit.  An unnamed match gets a set of its own,
+ * named connlimit0, connlimit1, ... in the order the matches are
+ * translated; a named one (@name non-NULL) uses its table name, so rules
+ * sharing a table share the set too.  That name is always written in
+ * double quotes: nft reads a bare name that is one of its keywords
+ * (limit, counter, ...) or that begins with a digit as something else.
  */
 static int connlimit_xlate(struct xt_xlate *xl,
 			   const struct xt_xlate_mt_params *params,
-			   uint8_t family)
+			   uint8_t family, const char *name)
 {
 	static unsigned int set_seq;
 	const struct xt_connlimit_info *info = (const void *)params->match->data;
 	bool ipv6 = family == NFPROTO_IPV6;
 	char mask[INET6_ADDRSTRLEN] = "";
-	unsigned int id = set_seq++;
+	char set[XT_CONNLIMIT_NAME_LEN + 16];
+
+	if (name)
+		snprintf(set, sizeof(set), "\"%s\"", name);
+	else
+		snprintf(set, sizeof(set), "connlimit%u", set_seq++);
 
 	/* " and <mask>" only when the group is wider than one address. */
 	if (connlimit_mask_to_plen(&info->mask, family) !=
@@ -352,10 +550,10 @@ static int connlimit_xlate(struct xt_xlate *xl,
 		       sizeof(mask)))
 		return 0;
 
-	xt_xlate_set_add(xl, "connlimit%u { type %s; flags dynamic; }",
-			 id, ipv6 ? "ipv6_addr" : "ipv4_addr");
-	xt_xlate_add(xl, "add @connlimit%u { %s %s%s%s ct count %s%u }",
-		     id, ipv6 ? "ip6" : "ip",
+	xt_xlate_set_add(xl, "%s { type %s; flags dynamic; }",
+			 set, ipv6 ? "ipv6_addr" : "ipv4_addr");
+	xt_xlate_add(xl, "add @%s { %s %s%s%s ct count %s%u }",
+		     set, ipv6 ? "ip6" : "ip",
 		     info->flags & XT_CONNLIMIT_DADDR ? "daddr" : "saddr",
 		     mask[0] != '\0' ? " and " : "", mask,
 		     info->flags & XT_CONNLIMIT_INVERT ? "" : "over ",
@@ -363,22 +561,85 @@ static int connlimit_xlate(struct xt_xlate *xl,
 	return 1;
 }
 
+/* Revision 2; a name this extension would not have stored is refused. */
+static int connlimit_xlate2(struct xt_xlate *xl,
+			    const struct xt_xlate_mt_params *params,
+			    uint8_t family)
+{
+	const struct xt_connlimit_info_v2 *info =
+		(const void *)params->match->data;
+	size_t len = connlimit_name_len(info);
+	char name[XT_CONNLIMIT_NAME_LEN + 1], why[CONNLIMIT_WHY_LEN];
+
+	if (len == 0)
+		return connlimit_xlate(xl, params, family, NULL);
+	if (connlimit_name_problem(info->name, len, why))
+		return 0;
+	memcpy(name, info->name, len);
+	name[len] = '\0';
+	return connlimit_xlate(xl, params, family, name);
+}
+
 static int connlimit_xlate_v4(struct xt_xlate *xl,
 			      const struct xt_xlate_mt_params *params)
 {
-	return connlimit_xlate(xl, params, NFPROTO_IPV4);
+	return connlimit_xlate(xl, params, NFPROTO_IPV4, NULL);
 }
 
 static int connlimit_xlate_v6(struct xt_xlate *xl,
 			      const struct xt_xlate_mt_params *params)
 {
-	return connlimit_xlate(xl, params, NFPROTO_IPV6);
+	return connlimit_xlate(xl, params, NFPROTO_IPV6, NULL);
+}
+
+static void connlimit_print2_v4(const void *ip,
+				const struct xt_entry_match *match,
+				int numeric)
+{
+	(void)ip;
+	(void)numeric;
+	connlimit_print2(match, NFPROTO_IPV4);
+}
+
+static void connlimit_print2_v6(const void *ip,
+				const struct xt_entry_match *match,
+				int numeric)
+{
+	(void)ip;
+	(void)numeric;
+	connlimit_print2(match, NFPROTO_IPV6);
+}
+
+static void connlimit_save2_v4(const void *ip,
+			       const struct xt_entry_match *match)
+{
+	(void)ip;
+	connlimit_save2(match, NFPROTO_IPV4);
+}
+
+static void connlimit_save2_v6(const void *ip,
+			       const struct xt_entry_match *match)
+{
+	(void)ip;
+	connlimit_save2(match, NFPROTO_IPV6);
+}
+
+static int connlimit_xlate2_v4(struct xt_xlate *xl,
+			       const struct xt_xlate_mt_params *params)
+{
+	return connlimit_xlate2(xl, params, NFPROTO_IPV4);
+}
+
+static int connlimit_xlate2_v6(struct xt_xlate *xl,
+			       const struct xt_xlate_mt_params *params)
+{
+	return connlimit_xlate2(xl, params, NFPROTO_IPV6);
 }
 
 /* ---- registration ------------------------------------------------------ */
 
 /*
- * Revision 1 only.  Revision 0 (source groups only, no saddr/daddr
+ * Revisions 1 and 2.  Revision 0 (source groups only, no saddr/daddr
  * options) is not registered by the in-kernel match of any kernel this
  * project supports nor by our module, so iptables would never pick it;
  * leaving it out keeps one code path and one set of options.
@@ -395,7 +656,7 @@ static struct xtables_match connlimit_matches[] = {
 		.init          = connlimit_init,
 		.x6_parse      = connlimit_parse_v4,
 		.x6_fcheck     = connlimit_check,
-		.x6_options    = connlimit_opts_v1,
+		.x6_options    = connlimit_opts,
 		.print         = connlimit_print_v4,
 		.save          = connlimit_save_v4,
 		.xlate         = connlimit_xlate_v4,
@@ -411,16 +672,78 @@ static struct xtables_match connlimit_matches[] = {
 		.init          = connlimit_init,
 		.x6_parse      = connlimit_parse_v6,
 		.x6_fcheck     = connlimit_check,
-		.x6_options    = connlimit_opts_v1,
+		.x6_options    = connlimit_opts,
 		.print         = connlimit_print_v6,
 		.save          = connlimit_save_v6,
 		.xlate         = connlimit_xlate_v6,
 	},
+	{
+		.version       = XTABLES_VERSION,
+		.name          = "connlimit",
+		.revision      = 2,
+		.family        = NFPROTO_IPV4,
+		.size          = XT_ALIGN(sizeof(struct xt_connlimit_info_v2)),
+		.userspacesize = offsetof(struct xt_connlimit_info_v2, data),
+		.help          = connlimit_help_v2,
+		.init          = connlimit_init,
+		.x6_parse      = connlimit_parse2_v4,
+		.x6_fcheck     = connlimit_check,
+		.x6_options    = connlimit_opts,
+		.print         = connlimit_print2_v4,
+		.save          = connlimit_save2_v4,
+		.xlate         = connlimit_xlate2_v4,
+	},
+	{
+		.version       = XTABLES_VERSION,
+		.name          = "connlimit",
+		.revision      = 2,
+		.family        = NFPROTO_IPV6,
+		.size          = XT_ALIGN(sizeof(struct xt_connlimit_info_v2)),
+		.userspacesize = offsetof(struct xt_connlimit_info_v2, data),
+		.help          = connlimit_help_v2,
+		.init          = connlimit_init,
+		.x6_parse      = connlimit_parse2_v6,
+		.x6_fcheck     = connlimit_check,
+		.x6_options    = connlimit_opts,
+		.print         = connlimit_print2_v6,
+		.save          = connlimit_save2_v6,
+		.xlate         = connlimit_xlate2_v6,
+	},
 };
+
+#define CONNLIMIT_NMATCHES \
+	(sizeof(connlimit_matches) / sizeof(connlimit_matches[0]))
+
+/*
+ * libxtables (1.8.9) picks a revision the first time "connlimit" is looked
+ * up, but a higher one the kernel refused (revision 2, on a kernel with
+ * only the in-kernel module) stays on its list of candidates: every later
+ * lookup in the process asks the kernel again and prints "Warning:
+ * Extension connlimit is not supported, missing kernel module?", e.g. for
+ * the second connlimit match of a rule or the second rule listed.  So the
+ * choice is made here, while libxtables loads this file, and the entries
+ * of that family it did not take (all of them if it took none) are given
+ * a family that no lookup asks for.  Without libxtables set up (xt_params
+ * unset) there is nothing to look up yet.
+ */
+static void connlimit_retire_unchosen(void)
+{
+	const struct xtables_match *chosen;
+	unsigned int i;
+
+	chosen = xtables_find_match("connlimit", XTF_DONT_LOAD, NULL);
+	for (i = 0; i < CONNLIMIT_NMATCHES; i++) {
+		struct xtables_match *m = &connlimit_matches[i];
+
+		if (m == chosen || (chosen && m->family != chosen->family))
+			continue;
+		m->family = NFPROTO_NUMPROTO;
+	}
+}
 
 static void __attribute__((constructor)) connlimit_register(void)
 {
-	xtables_register_matches(connlimit_matches,
-				 sizeof(connlimit_matches) /
-				 sizeof(connlimit_matches[0]));
+	xtables_register_matches(connlimit_matches, CONNLIMIT_NMATCHES);
+	if (xt_params)
+		connlimit_retire_unchosen();
 }
