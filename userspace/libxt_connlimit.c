@@ -524,9 +524,7 @@ static void connlimit_save_v6(const void *ip,
  * each with a ct count limit.  An unnamed match gets a set of its own,
  * named connlimit0, connlimit1, ... in the order the matches are
  * translated; a named one (@name non-NULL) uses its table name, so rules
- * sharing a table share the set too.  That name is always written in
- * double quotes: nft reads a bare name that is one of its keywords
- * (limit, counter, ...) or that begins with a digit as something else.
+ * sharing a table share the set too.
  */
 static int connlimit_xlate(struct xt_xlate *xl,
 			   const struct xt_xlate_mt_params *params,
@@ -539,7 +537,7 @@ static int connlimit_xlate(struct xt_xlate *xl,
 	char set[XT_CONNLIMIT_NAME_LEN + 16];
 
 	if (name)
-		snprintf(set, sizeof(set), "\"%s\"", name);
+		snprintf(set, sizeof(set), "%s", name);
 	else
 		snprintf(set, sizeof(set), "connlimit%u", set_seq++);
 
@@ -561,7 +559,29 @@ static int connlimit_xlate(struct xt_xlate *xl,
 	return 1;
 }
 
-/* Revision 2; a name this extension would not have stored is refused. */
+/*
+ * Whether nft (1.0.6) reads @name as a set name: it takes no quoted set
+ * names, only a letter, '_' or '.' followed by letters, digits, '_', '.',
+ * '-' or '/'.  (Names that are nft keywords, such as "limit" or "log",
+ * pass this test and nft still refuses them.)
+ */
+static bool connlimit_nft_set_name_ok(const char *name)
+{
+	const char *p;
+
+	if (!isalpha((unsigned char)name[0]) && name[0] != '_' &&
+	    name[0] != '.')
+		return false;
+	for (p = name + 1; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("_.-/", *p))
+			return false;
+	return true;
+}
+
+/*
+ * Revision 2.  A name nft cannot take as a set name, or that this extension
+ * would not have stored, is not translated.
+ */
 static int connlimit_xlate2(struct xt_xlate *xl,
 			    const struct xt_xlate_mt_params *params,
 			    uint8_t family)
@@ -577,6 +597,8 @@ static int connlimit_xlate2(struct xt_xlate *xl,
 		return 0;
 	memcpy(name, info->name, len);
 	name[len] = '\0';
+	if (!connlimit_nft_set_name_ok(name))
+		return 0;
 	return connlimit_xlate(xl, params, family, name);
 }
 
