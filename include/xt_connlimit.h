@@ -22,7 +22,7 @@
 /* Every flag revision 1 knows; the kernel refuses any other bit. */
 #define XT_CONNLIMIT_FLAGS_V1	(XT_CONNLIMIT_INVERT | XT_CONNLIMIT_DADDR)
 
-struct cl_table;
+struct cl_rule;
 
 struct xt_connlimit_info {
 	/* Network byte order.  IPv4 rules use only the first 32-bit word. */
@@ -31,7 +31,7 @@ struct xt_connlimit_info {
 	__u32 flags;
 
 	/* Kernel-only: the rule's counting state; never copied to userspace. */
-	struct cl_table *data __attribute__((aligned(8)));
+	struct cl_rule *data __attribute__((aligned(8)));
 };
 
 /*
@@ -51,8 +51,6 @@ struct xt_connlimit_info {
  */
 #define XT_CONNLIMIT_FLAGS_V2	XT_CONNLIMIT_FLAGS_V1
 #define XT_CONNLIMIT_NAME_LEN	32
-
-struct cl_rule;
 
 struct xt_connlimit_info_v2 {
 	union nf_inet_addr mask;	/* as in revision 1 */

@@ -94,6 +94,7 @@
 #include <linux/jiffies.h>
 #include <linux/llist.h>
 #include <linux/minmax.h>
+#include <linux/mutex.h>
 #include <linux/random.h>
 #include <linux/rhashtable.h>
 #include <linux/sched.h>
@@ -134,8 +135,16 @@ struct cl_table {
 	struct rhashtable objects;	/* keys and entries, by cl_node.id */
 	siphash_key_t secret;		/* keys every id, per table */
 	possible_net_t net;
+	struct cl_counters __percpu *netc;	/* the namespace's counters */
 	struct llist_head keys;		/* every hashed key, for the work */
+	/*
+	 * One pass over the keys at a time: the work's, a listing's or a
+	 * clear's.  Keys are freed only by the work's pass, so a pass holding
+	 * this mutex may sleep between two locks of the same key.
+	 */
+	struct mutex pass_lock;
 	struct delayed_work gc_work;
+	bool peaks;			/* keep each key's peak (listed tables) */
 	bool stopping;			/* set before the work is stopped */
 };
 
@@ -162,6 +171,8 @@ struct cl_key {
 	u32 checked_jiffy;
 	u16 checks;
 	bool dead;			/* unhashed, being freed: look up again */
+	u32 peak;			/* highest count admitted (if peaks) */
+	u32 over;			/* packets that found it above a limit */
 	struct llist_node gc_node;	/* on table->keys while hashed */
 	union {
 		struct {
@@ -195,7 +206,7 @@ struct cl_conn {
 #define CL_CONN_PENDING	1UL	/* on the key's pending stack */
 
 static_assert(sizeof(struct cl_conn) <= 32);
-static_assert(sizeof(struct cl_key) <= 80);
+static_assert(sizeof(struct cl_key) <= 88);
 static_assert(offsetof(struct cl_key, node) == 0);
 static_assert(offsetof(struct cl_conn, node) == 0);
 
@@ -290,6 +301,7 @@ static enum cl_conn_state cl_conn_state(const struct cl_table *table,
 	struct nf_conn *ct = cl_conn_ct(conn);
 	enum cl_conn_state state = CL_CONN_DEAD;
 
+	cl_count_inc(table->netc, checks);
 	if (!refcount_inc_not_zero(&ct->ct_general.use))
 		return CL_CONN_DEAD;
 	/* Read the identity only after the refcount, as conntrack does. */
@@ -303,21 +315,25 @@ static enum cl_conn_state cl_conn_state(const struct cl_table *table,
 	return state;
 }
 
-static void cl_conn_free(struct cl_conn *conn)
+static void cl_conn_free(struct cl_table *table, struct cl_conn *conn)
 {
 	kmem_cache_free(cl_conn_cache, conn);
-	cl_stats_dec(conns);
+	cl_count_dec(table->netc, conns);
 }
 
-static void cl_key_free(struct cl_key *key)
+static void cl_key_free(struct cl_table *table, struct cl_key *key)
 {
 	kmem_cache_free(cl_key_cache, key);
-	cl_stats_dec(keys);
+	cl_count_dec(table->netc, keys);
 }
 
+/*
+ * A key freed through RCU may outlive its table, so its counts are taken
+ * off when it is unhashed and only the memory waits for the grace period.
+ */
 static void cl_key_free_rcu(struct rcu_head *head)
 {
-	cl_key_free(container_of(head, struct cl_key, rcu));
+	kmem_cache_free(cl_key_cache, container_of(head, struct cl_key, rcu));
 }
 
 /* Queue operations; the caller holds key->lock. */
@@ -370,7 +386,8 @@ static void cl_conn_file(struct cl_table *table, struct cl_key *key,
 		rhashtable_remove_fast(&table->objects, &conn->node.hash,
 				       cl_params);
 		key->count--;
-		cl_conn_free(conn);
+		cl_count_inc(table->netc, freed);
+		cl_conn_free(table, conn);
 	}
 }
 
@@ -450,7 +467,7 @@ static struct cl_conn *cl_conn_add(struct cl_table *table, struct cl_key *key,
 	conn = kmem_cache_alloc(cl_conn_cache, GFP_ATOMIC);
 	if (!conn)
 		return ERR_PTR(-ENOMEM);
-	cl_stats_inc(conns);
+	cl_count_inc(table->netc, conns);
 	conn->node.id = id;
 	conn->next = NULL;
 	cl_conn_set(conn, ct, false);
@@ -462,7 +479,7 @@ static struct cl_conn *cl_conn_add(struct cl_table *table, struct cl_key *key,
 	err = rhashtable_insert_fast(&table->objects, &conn->node.hash,
 				     cl_params);
 	if (err) {
-		cl_conn_free(conn);
+		cl_conn_free(table, conn);
 		return ERR_PTR(err);
 	}
 	if (nf_ct_is_confirmed(ct))
@@ -473,19 +490,46 @@ static struct cl_conn *cl_conn_add(struct cl_table *table, struct cl_key *key,
 	return conn;
 }
 
+/*
+ * Note a packet's count: above the limit, or maybe a new peak.  A peak is
+ * only raised on a rechecked count: dead entries must not make one, and
+ * nothing else checks a key that stays below its limits.
+ */
+static unsigned int cl_key_note(struct cl_table *table, struct cl_key *key,
+				const struct cl_conn *conn, unsigned int count,
+				u32 limit)
+{
+	if (count > limit) {
+		key->over++;
+		return count;
+	}
+	if (!table->peaks || count <= key->peak)
+		return count;
+	cl_key_recheck(table, key, conn);
+	if (!conn)
+		count = key->count + 1;
+	else if (!nf_ct_is_confirmed(cl_conn_ct(conn)))
+		count = key->count;
+	else
+		count = cl_key_confirmed(key) + cl_conn_pending(conn);
+	key->peak = max(key->peak, count);
+	return count;
+}
+
 /* Count @ct under @key.  Caller holds key->lock and rcu_read_lock(). */
 static int cl_key_count(struct cl_table *table, struct cl_key *key,
 			struct nf_conn *ct, u32 limit)
 {
 	struct rhash_head *found;
 	struct cl_conn *conn;
+	unsigned int count;
 	u64 id;
 
 	if (!ct) {
 		/* Counted as one more, not remembered. */
 		if (key->count >= limit)
 			cl_key_recheck(table, key, NULL);
-		return key->count + 1;
+		return cl_key_note(table, key, NULL, key->count + 1, limit);
 	}
 
 	id = cl_conn_id(table, key, ct);
@@ -505,9 +549,10 @@ static int cl_key_count(struct cl_table *table, struct cl_key *key,
 		cl_key_recheck(table, key, conn);
 
 	if (!nf_ct_is_confirmed(ct))
-		return key->count;
-	/* Its own entry counts even if no packet has promoted it yet. */
-	return cl_key_confirmed(key) + cl_conn_pending(conn);
+		count = key->count;
+	else	/* its own entry counts even if nothing promoted it yet */
+		count = cl_key_confirmed(key) + cl_conn_pending(conn);
+	return cl_key_note(table, key, conn, count, limit);
 }
 
 static struct cl_key *cl_key_create(struct cl_table *table,
@@ -519,7 +564,7 @@ static struct cl_key *cl_key_create(struct cl_table *table,
 	key = kmem_cache_alloc(cl_key_cache, GFP_ATOMIC);
 	if (!key)
 		return ERR_PTR(-ENOMEM);
-	cl_stats_inc(keys);
+	cl_count_inc(table->netc, keys);
 	key->node.id = hash;
 	key->id = *id;
 	spin_lock_init(&key->lock);
@@ -528,6 +573,8 @@ static struct cl_key *cl_key_create(struct cl_table *table,
 	key->checked_jiffy = (u32)jiffies - 1;
 	key->checks = 0;
 	key->dead = false;
+	key->peak = 0;
+	key->over = 0;
 	key->confirmed_tail = NULL;
 	key->pending_head = NULL;
 
@@ -535,7 +582,7 @@ static struct cl_key *cl_key_create(struct cl_table *table,
 						&key->node.hash, cl_params);
 	if (old) {
 		/* Lost a race with another CPU, or the table refused. */
-		cl_key_free(key);
+		cl_key_free(table, key);
 		if (IS_ERR(old))
 			return ERR_CAST(old);
 		return container_of(old, struct cl_key, node.hash);
@@ -594,23 +641,19 @@ out:
 }
 
 /*
- * Background pass over one key: every pending entry and a share of the
- * confirmed ones, a chunk per hold of the lock.  Frees the key if it has
- * no entries left; returns whether it is still alive.  The work is the
- * only place keys are freed, so @key stays valid between chunks.
+ * Check every pending entry of @key and @budget of its confirmed ones (all
+ * of them if @budget is UINT_MAX), a chunk per hold of the lock.  Caller
+ * holds table->pass_lock, so @key stays valid between chunks.
  */
-static bool cl_key_sweep(struct cl_table *table, struct cl_key *key)
+static void cl_key_sweep(struct cl_table *table, struct cl_key *key,
+			 unsigned int budget)
 {
-	unsigned int budget, chunk;
-	bool alive = true;
+	unsigned int chunk;
 
 	rcu_read_lock();
 	spin_lock_bh(&key->lock);
 	cl_key_check_pending(table, key, NULL);
-	budget = min(cl_key_confirmed(key),
-		     max_t(unsigned int, CL_SWEEP_MIN,
-			   DIV_ROUND_UP(cl_key_confirmed(key),
-					CL_SWEEP_PASSES)));
+	budget = min(budget, cl_key_confirmed(key));
 	for (;;) {
 		chunk = min3(budget, (unsigned int)CL_SWEEP_CHUNK,
 			     cl_key_confirmed(key));
@@ -623,29 +666,50 @@ static bool cl_key_sweep(struct cl_table *table, struct cl_key *key)
 		rcu_read_lock();
 		spin_lock_bh(&key->lock);
 	}
+	spin_unlock_bh(&key->lock);
+	rcu_read_unlock();
+}
+
+/* Free @key if it has no entries left; returns whether it lives on. */
+static bool cl_key_reap(struct cl_table *table, struct cl_key *key)
+{
+	bool alive = true;
+
+	spin_lock_bh(&key->lock);
 	if (!key->count) {
 		key->dead = true;
 		rhashtable_remove_fast(&table->objects, &key->node.hash,
 				       cl_params);
+		cl_count_dec(table->netc, keys);
 		call_rcu(&key->rcu, cl_key_free_rcu);
 		alive = false;
 	}
 	spin_unlock_bh(&key->lock);
-	rcu_read_unlock();
 	return alive;
 }
 
+/*
+ * Background pass: every key's pending entries and a share of its
+ * confirmed ones (1/CL_SWEEP_PASSES, at least CL_SWEEP_MIN); keys left
+ * without entries are freed.
+ */
 static void cl_table_gc_work(struct work_struct *work)
 {
 	struct cl_table *table = container_of(to_delayed_work(work),
 					      struct cl_table, gc_work);
 	struct llist_node *kept = NULL, *kept_last = NULL;
 	struct cl_key *key, *next;
+	unsigned int confirmed;
 
+	mutex_lock(&table->pass_lock);
 	/* Keys created meanwhile go on the emptied list and wait a pass. */
 	llist_for_each_entry_safe(key, next, llist_del_all(&table->keys),
 				  gc_node) {
-		if (cl_key_sweep(table, key)) {
+		confirmed = READ_ONCE(key->count);
+		cl_key_sweep(table, key,
+			     max_t(unsigned int, CL_SWEEP_MIN,
+				   DIV_ROUND_UP(confirmed, CL_SWEEP_PASSES)));
+		if (cl_key_reap(table, key)) {
 			key->gc_node.next = kept;
 			kept = &key->gc_node;
 			if (!kept_last)
@@ -655,13 +719,63 @@ static void cl_table_gc_work(struct work_struct *work)
 	}
 	if (kept)
 		llist_add_batch(kept, kept_last, &table->keys);
+	mutex_unlock(&table->pass_lock);
 
 	if (!READ_ONCE(table->stopping) && !llist_empty(&table->keys))
 		queue_delayed_work(system_power_efficient_wq, &table->gc_work,
 				   CL_GC_INTERVAL);
 }
 
-struct cl_table *cl_table_create(struct net *net)
+/*
+ * Report every key of the table to @fn with an exact count: each key's
+ * entries are all checked first.  With @clear, each peak restarts from the
+ * key's count and the over-limit counter from zero.  Stops at the first
+ * error @fn returns.  Process context.
+ */
+int cl_table_report(struct cl_table *table, bool clear,
+		    int (*fn)(const struct cl_key_report *report, void *arg),
+		    void *arg)
+{
+	struct cl_key_report report;
+	struct llist_node *first;
+	struct cl_key *key;
+	int err = 0;
+
+	mutex_lock(&table->pass_lock);
+	/*
+	 * With the work excluded, the list holds every key; keys added
+	 * meanwhile are pushed in front of @first and not visited.
+	 */
+	first = READ_ONCE(table->keys.first);
+	llist_for_each_entry(key, first, gc_node) {
+		cl_key_sweep(table, key, UINT_MAX);
+		spin_lock_bh(&key->lock);
+		if (clear) {
+			key->peak = cl_key_confirmed(key);
+			key->over = 0;
+		}
+		report.id = key->id;
+		report.conns = cl_key_confirmed(key);
+		report.peak = max(key->peak, report.conns);
+		report.over = key->over;
+		spin_unlock_bh(&key->lock);
+		if (fn)
+			err = fn(&report, arg);
+		if (err)
+			break;
+		cond_resched();
+	}
+	mutex_unlock(&table->pass_lock);
+	return err;
+}
+
+void cl_table_count_failure(struct cl_table *table)
+{
+	cl_count_inc(table->netc, alloc_failures);
+}
+
+struct cl_table *cl_table_create(struct net *net,
+				 struct cl_counters __percpu *netc, bool peaks)
 {
 	struct cl_table *table;
 
@@ -674,34 +788,39 @@ struct cl_table *cl_table_create(struct net *net)
 	}
 	get_random_bytes(&table->secret, sizeof(table->secret));
 	write_pnet(&table->net, net);
+	table->netc = netc;
+	table->peaks = peaks;
 	init_llist_head(&table->keys);
+	mutex_init(&table->pass_lock);
 	INIT_DELAYED_WORK(&table->gc_work, cl_table_gc_work);
-	cl_stats_inc(tables);
+	cl_count_inc(netc, tables);
 	return table;
 }
 
 /* Teardown frees everything directly: no packet can reach the table. */
 static void cl_object_free_now(void *ptr, void *arg)
 {
+	struct cl_table *table = arg;
 	struct cl_node *node = ptr;
 
 	if (node->id & CL_ID_CONN)
-		cl_conn_free(container_of(node, struct cl_conn, node));
+		cl_conn_free(table, container_of(node, struct cl_conn, node));
 	else
-		cl_key_free(container_of(node, struct cl_key, node));
+		cl_key_free(table, container_of(node, struct cl_key, node));
 }
 
 /*
- * Called from the match's destroy, after x_tables or nf_tables made sure no
- * packet still runs the rule.  Keys already unhashed are in flight to
- * call_rcu and need nothing from the table.
+ * Called once no packet can run a rule using the table any more (the
+ * match's destroy, after x_tables or nf_tables made sure of it).  Keys
+ * already unhashed are in flight to call_rcu and need nothing from it.
  */
 void cl_table_destroy(struct cl_table *table)
 {
 	WRITE_ONCE(table->stopping, true);
 	cl_stop_delayed_work(&table->gc_work);
-	rhashtable_free_and_destroy(&table->objects, cl_object_free_now, NULL);
-	cl_stats_dec(tables);
+	rhashtable_free_and_destroy(&table->objects, cl_object_free_now, table);
+	cl_count_dec(table->netc, tables);
+	mutex_destroy(&table->pass_lock);
 	kfree(table);
 }
 

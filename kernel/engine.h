@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The connlimit counting engine: one table per rule, counting the live
- * conntrack entries seen under each key (masked address + zone + family).
+ * The connlimit counting engine: one table per rule (or per name), counting
+ * the live conntrack entries seen under each key (masked address + zone +
+ * family).
  */
 #ifndef CL_ENGINE_H
 #define CL_ENGINE_H
@@ -11,6 +12,7 @@
 struct net;
 struct nf_conn;
 struct cl_table;
+struct cl_counters;
 
 /* What connections are grouped by.  Compared with memcmp: zero the padding. */
 struct cl_key_id {
@@ -23,7 +25,13 @@ struct cl_key_id {
 int cl_engine_init(void);
 void cl_engine_exit(void);
 
-struct cl_table *cl_table_create(struct net *net);
+/*
+ * A table for the rules of one namespace: one rule's, or those sharing a
+ * name.  @netc: the namespace's counters, which must outlive the table.
+ * @peaks: keep each key's peak count (for listing).
+ */
+struct cl_table *cl_table_create(struct net *net,
+				 struct cl_counters __percpu *netc, bool peaks);
 void cl_table_destroy(struct cl_table *table);
 
 /*
@@ -31,14 +39,28 @@ void cl_table_destroy(struct cl_table *table);
  * @ct:    the packet's conntrack, referenced by the caller for the duration
  *         of the call; NULL for a packet without one, which is counted as
  *         one more connection but not remembered.
- * @limit: the rule's limit; a count above it for an already counted
- *         connection is recounted exactly (at most once per jiffy), so a
- *         live connection is never refused because of a stale count.
+ * @limit: the rule's limit; entries are checked only when the count is
+ *         above it (see engine.c for the bounds).
  *
  * Returns the count (>= 1, the packet's own connection included) or a
  * negative errno when memory for a new entry could not be had.
  */
 int cl_table_count(struct cl_table *table, const struct cl_key_id *key,
 		   struct nf_conn *ct, u32 limit);
+
+/* Count a packet dropped because cl_table_count() failed. */
+void cl_table_count_failure(struct cl_table *table);
+
+/* What a listing shows of a key. */
+struct cl_key_report {
+	struct cl_key_id id;
+	u32 conns;	/* connections it holds now (exact) */
+	u32 peak;	/* highest count admitted since creation or clear */
+	u32 over;	/* packets that found it above a rule's limit */
+};
+
+int cl_table_report(struct cl_table *table, bool clear,
+		    int (*fn)(const struct cl_key_report *report, void *arg),
+		    void *arg);
 
 #endif /* CL_ENGINE_H */

@@ -2,7 +2,8 @@
 /*
  * xt_connlimit: match on the number of parallel connections per masked
  * source (or destination) address.  Drop-in for the in-kernel module:
- * revision 1 keeps the upstream ABI; the counting is engine.c's.
+ * revision 1 keeps the upstream ABI; revision 2 adds named tables
+ * (names.c); the counting is engine.c's.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -10,6 +11,7 @@
 #include <linux/ipv6.h>
 #include <linux/module.h>
 #include <linux/skbuff.h>
+#include <linux/slab.h>
 #include <linux/netfilter/x_tables.h>
 #include <net/netfilter/nf_conntrack.h>
 #include <net/netfilter/nf_conntrack_core.h>
@@ -18,17 +20,38 @@
 
 #include "xt_connlimit.h"
 #include "engine.h"
+#include "names.h"
 #include "stats.h"
 
-/* The revision-1 ABI, byte for byte (see include/xt_connlimit.h). */
+/* The ABIs, byte for byte (see include/xt_connlimit.h). */
 static_assert(sizeof(struct xt_connlimit_info) == 32);
 static_assert(offsetof(struct xt_connlimit_info, data) == 24);
+static_assert(sizeof(struct xt_connlimit_info_v2) == 72);
+static_assert(offsetof(struct xt_connlimit_info_v2, name) == 24);
+static_assert(offsetof(struct xt_connlimit_info_v2, data) == 64);
+
+/*
+ * A rule's kernel-only state, behind the match data's @data pointer: the
+ * table it counts in, its own or a named one.
+ */
+struct cl_rule {
+	struct cl_table *table;
+	struct cl_name *name;		/* NULL: the table is the rule's own */
+	struct cl_netstats *stats;	/* held for an own table */
+};
+
+/* What both revisions' match data say, in the same first 24 bytes. */
+struct cl_params {
+	union nf_inet_addr mask;
+	u32 limit;
+	u32 flags;
+};
 
 static void connlimit_key(struct cl_key_id *key, const struct sk_buff *skb,
-			  const struct xt_connlimit_info *info, u8 family,
+			  const struct cl_params *p, u8 family,
 			  const struct nf_conntrack_zone *zone)
 {
-	bool daddr = info->flags & XT_CONNLIMIT_DADDR;
+	bool daddr = p->flags & XT_CONNLIMIT_DADDR;
 	unsigned int i;
 
 	memset(key, 0, sizeof(*key));
@@ -38,7 +61,7 @@ static void connlimit_key(struct cl_key_id *key, const struct sk_buff *skb,
 						      &ip6h->saddr;
 
 		for (i = 0; i < ARRAY_SIZE(key->addr); i++)
-			key->addr[i] = addr->s6_addr32[i] & info->mask.ip6[i];
+			key->addr[i] = addr->s6_addr32[i] & p->mask.ip6[i];
 	} else {
 		const struct iphdr *iph = ip_hdr(skb);
 
@@ -46,16 +69,17 @@ static void connlimit_key(struct cl_key_id *key, const struct sk_buff *skb,
 		 * bytes set, or leave the rest as the user's data.
 		 */
 		key->addr[0] = (daddr ? iph->daddr : iph->saddr) &
-			       info->mask.ip;
+			       p->mask.ip;
 	}
 	key->zone = zone->id;
 	key->family = family;
 }
 
-static bool connlimit_mt(const struct sk_buff *skb,
-			 struct xt_action_param *par)
+static bool connlimit_mt_common(const struct sk_buff *skb,
+				struct xt_action_param *par,
+				const struct cl_params *p,
+				const struct cl_rule *rule)
 {
-	const struct xt_connlimit_info *info = par->matchinfo;
 	const struct nf_conntrack_zone *zone = &nf_ct_zone_dflt;
 	const struct nf_conntrack_tuple_hash *h;
 	struct nf_conntrack_tuple tuple;
@@ -83,83 +107,184 @@ static bool connlimit_mt(const struct sk_buff *skb,
 		}
 	}
 
-	connlimit_key(&key, skb, info, xt_family(par), zone);
-	count = cl_table_count(info->data, &key, ct, info->limit);
+	connlimit_key(&key, skb, p, xt_family(par), zone);
+	count = cl_table_count(rule->table, &key, ct, p->limit);
 	if (found)
 		nf_ct_put(found);
 	if (count < 0) {
-		cl_stats_inc(alloc_failures);
+		cl_table_count_failure(rule->table);
 		pr_warn_ratelimited("cannot count the connection (%s), dropping packet\n",
 				    count == -ENOMEM ? "out of memory" :
 				    "hash table error");
 		goto hotdrop;
 	}
-	return (count > info->limit) ^ !!(info->flags & XT_CONNLIMIT_INVERT);
+	return (count > p->limit) ^ !!(p->flags & XT_CONNLIMIT_INVERT);
 
 hotdrop:
 	par->hotdrop = true;
 	return false;
 }
 
-static int connlimit_mt_check(const struct xt_mtchk_param *par)
+static bool connlimit_mt_v1(const struct sk_buff *skb,
+			    struct xt_action_param *par)
 {
-	struct xt_connlimit_info *info = par->matchinfo;
+	const struct xt_connlimit_info *info = par->matchinfo;
+
+	return connlimit_mt_common(skb, par, (const struct cl_params *)info,
+				   info->data);
+}
+
+static bool connlimit_mt_v2(const struct sk_buff *skb,
+			    struct xt_action_param *par)
+{
+	const struct xt_connlimit_info_v2 *info = par->matchinfo;
+
+	return connlimit_mt_common(skb, par, (const struct cl_params *)info,
+				   info->data);
+}
+
+/*
+ * Set up a rule counting in its own table, or in the table @name.  Only
+ * the kernel-only @data is ever written: -D compares the rest.
+ */
+static int connlimit_check_common(const struct xt_mtchk_param *par,
+				  const struct cl_params *p, const char *name,
+				  struct cl_rule **data)
+{
+	struct cl_rule *rule;
 	int ret;
 
-	if (info->flags & ~XT_CONNLIMIT_FLAGS_V1) {
-		pr_info_ratelimited("unknown flags 0x%x (known: 0x%x)\n",
-				    info->flags, XT_CONNLIMIT_FLAGS_V1);
-		return -EINVAL;
-	}
-
+	rule = kzalloc(sizeof(*rule), GFP_KERNEL);
+	if (!rule)
+		return -ENOMEM;
 	ret = nf_ct_netns_get(par->net, par->family);
 	if (ret < 0) {
 		pr_info_ratelimited("cannot load conntrack support for family %u\n",
 				    par->family);
-		return ret;
+		goto free_rule;
 	}
+	if (name) {
+		rule->name = cl_name_get(par->net, name, par->family, &p->mask,
+					 p->flags & XT_CONNLIMIT_DADDR);
+		if (IS_ERR(rule->name)) {
+			ret = PTR_ERR(rule->name);
+			goto put_netns;
+		}
+		rule->table = cl_name_table(rule->name);
+	} else {
+		rule->stats = cl_netstats_get(par->net);
+		rule->table = cl_table_create(par->net,
+					      cl_netstats_pcpu(rule->stats),
+					      false);
+		if (!rule->table) {
+			ret = -ENOMEM;
+			cl_netstats_put(rule->stats);
+			goto put_netns;
+		}
+	}
+	*data = rule;
+	return 0;
 
-	/* Only the kernel-only tail is written: -D compares the rest. */
-	info->data = cl_table_create(par->net);
-	if (!info->data) {
-		nf_ct_netns_put(par->net, par->family);
-		return -ENOMEM;
+put_netns:
+	nf_ct_netns_put(par->net, par->family);
+free_rule:
+	kfree(rule);
+	return ret;
+}
+
+static int connlimit_flags_check(u32 flags, u32 known)
+{
+	if (flags & ~known) {
+		pr_info_ratelimited("unknown flags 0x%x (known: 0x%x)\n",
+				    flags, known);
+		return -EINVAL;
 	}
 	return 0;
 }
 
-static void connlimit_mt_destroy(const struct xt_mtdtor_param *par)
+static int connlimit_mt_check_v1(const struct xt_mtchk_param *par)
+{
+	struct xt_connlimit_info *info = par->matchinfo;
+	int ret;
+
+	ret = connlimit_flags_check(info->flags, XT_CONNLIMIT_FLAGS_V1);
+	if (ret)
+		return ret;
+	return connlimit_check_common(par, (const struct cl_params *)info,
+				      NULL, &info->data);
+}
+
+static int connlimit_mt_check_v2(const struct xt_mtchk_param *par)
+{
+	struct xt_connlimit_info_v2 *info = par->matchinfo;
+	unsigned int i;
+	int ret;
+
+	ret = connlimit_flags_check(info->flags, XT_CONNLIMIT_FLAGS_V2);
+	if (ret)
+		return ret;
+	for (i = 0; i < sizeof(info->reserved); i++) {
+		if (info->reserved[i]) {
+			pr_info_ratelimited("reserved bytes must be zero\n");
+			return -EINVAL;
+		}
+	}
+	if (info->name[0] && !cl_name_valid(info->name)) {
+		pr_info_ratelimited("invalid table name: 1 to %u printable characters, NUL-terminated and padded, no space or '/', not \".\" or \"..\"\n",
+				    XT_CONNLIMIT_NAME_LEN - 1);
+		return -EINVAL;
+	}
+	return connlimit_check_common(par, (const struct cl_params *)info,
+				      info->name[0] ? info->name : NULL,
+				      &info->data);
+}
+
+static void connlimit_destroy_common(const struct xt_mtdtor_param *par,
+				     struct cl_rule *rule)
+{
+	if (rule->name) {
+		cl_name_put(rule->name);
+	} else {
+		cl_table_destroy(rule->table);
+		cl_netstats_put(rule->stats);
+	}
+	nf_ct_netns_put(par->net, par->family);
+	kfree(rule);
+}
+
+static void connlimit_mt_destroy_v1(const struct xt_mtdtor_param *par)
 {
 	const struct xt_connlimit_info *info = par->matchinfo;
 
-	cl_table_destroy(info->data);
-	nf_ct_netns_put(par->net, par->family);
+	connlimit_destroy_common(par, info->data);
 }
 
+static void connlimit_mt_destroy_v2(const struct xt_mtdtor_param *par)
+{
+	const struct xt_connlimit_info_v2 *info = par->matchinfo;
+
+	connlimit_destroy_common(par, info->data);
+}
+
+#define CONNLIMIT_MT(fam, rev, type)					\
+	{								\
+		.name       = "connlimit",				\
+		.revision   = rev,					\
+		.family     = fam,					\
+		.checkentry = connlimit_mt_check_v##rev,		\
+		.match      = connlimit_mt_v##rev,			\
+		.matchsize  = sizeof(struct type),			\
+		.usersize   = offsetof(struct type, data),		\
+		.destroy    = connlimit_mt_destroy_v##rev,		\
+		.me         = THIS_MODULE,				\
+	}
+
 static struct xt_match connlimit_mt_reg[] __read_mostly = {
-	{
-		.name       = "connlimit",
-		.revision   = 1,
-		.family     = NFPROTO_IPV4,
-		.checkentry = connlimit_mt_check,
-		.match      = connlimit_mt,
-		.matchsize  = sizeof(struct xt_connlimit_info),
-		.usersize   = offsetof(struct xt_connlimit_info, data),
-		.destroy    = connlimit_mt_destroy,
-		.me         = THIS_MODULE,
-	},
+	CONNLIMIT_MT(NFPROTO_IPV4, 1, xt_connlimit_info),
+	CONNLIMIT_MT(NFPROTO_IPV4, 2, xt_connlimit_info_v2),
 #if IS_ENABLED(CONFIG_IP6_NF_IPTABLES)
-	{
-		.name       = "connlimit",
-		.revision   = 1,
-		.family     = NFPROTO_IPV6,
-		.checkentry = connlimit_mt_check,
-		.match      = connlimit_mt,
-		.matchsize  = sizeof(struct xt_connlimit_info),
-		.usersize   = offsetof(struct xt_connlimit_info, data),
-		.destroy    = connlimit_mt_destroy,
-		.me         = THIS_MODULE,
-	},
+	CONNLIMIT_MT(NFPROTO_IPV6, 1, xt_connlimit_info),
+	CONNLIMIT_MT(NFPROTO_IPV6, 2, xt_connlimit_info_v2),
 #endif
 };
 
@@ -171,18 +296,28 @@ static int __init connlimit_mt_init(void)
 	if (ret)
 		return ret;
 	cl_stats_init();
+	ret = cl_names_init();
+	if (ret)
+		goto stats_exit;
 	ret = xt_register_matches(connlimit_mt_reg,
 				  ARRAY_SIZE(connlimit_mt_reg));
-	if (ret) {
-		cl_stats_exit();
-		cl_engine_exit();
-	}
+	if (ret)
+		goto names_exit;
+	return 0;
+
+names_exit:
+	cl_names_exit();
+stats_exit:
+	cl_stats_exit();
+	cl_engine_exit();
 	return ret;
 }
 
 static void __exit connlimit_mt_exit(void)
 {
 	xt_unregister_matches(connlimit_mt_reg, ARRAY_SIZE(connlimit_mt_reg));
+	/* Frees the tables of names still in their grace period. */
+	cl_names_exit();
 	cl_stats_exit();
 	cl_engine_exit();
 }

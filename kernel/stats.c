@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * debugfs view of the module's live objects: <debugfs>/xt_connlimit/objects.
- * The counts are module-wide; a test asserts "keys 0" and "conns 0" after
- * its rules are gone, before it unloads the module.
+ * The counters of stats.h: summing, printing, and the debugfs view of the
+ * module-wide figures, <debugfs>/xt_connlimit/objects.  A test asserts
+ * "keys 0" and "conns 0" there after its rules are gone, before it unloads
+ * the module.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -12,26 +13,46 @@
 
 #include "stats.h"
 
-DEFINE_PER_CPU(struct cl_stats, cl_stats);
+DEFINE_PER_CPU(struct cl_counters, cl_stats);
 static struct dentry *cl_debugfs_dir;
+
+void cl_counters_sum(const struct cl_counters __percpu *pcpu,
+		     struct cl_counters *sum)
+{
+	const struct cl_counters *c;
+	int cpu;
+
+	memset(sum, 0, sizeof(*sum));
+	for_each_possible_cpu(cpu) {
+		c = per_cpu_ptr(pcpu, cpu);
+		sum->tables += READ_ONCE(c->tables);
+		sum->named += READ_ONCE(c->named);
+		sum->keys += READ_ONCE(c->keys);
+		sum->conns += READ_ONCE(c->conns);
+		sum->alloc_failures += READ_ONCE(c->alloc_failures);
+		sum->checks += READ_ONCE(c->checks);
+		sum->freed += READ_ONCE(c->freed);
+	}
+}
+
+/* One "name value" line per figure; the first four are the old format. */
+void cl_counters_show(struct seq_file *m, const struct cl_counters *sum)
+{
+	seq_printf(m, "rules %ld\n", sum->tables);
+	seq_printf(m, "keys %ld\n", sum->keys);
+	seq_printf(m, "conns %ld\n", sum->conns);
+	seq_printf(m, "alloc_failures %ld\n", sum->alloc_failures);
+	seq_printf(m, "named_tables %ld\n", sum->named);
+	seq_printf(m, "checks %ld\n", sum->checks);
+	seq_printf(m, "freed %ld\n", sum->freed);
+}
 
 static int objects_show(struct seq_file *m, void *unused)
 {
-	struct cl_stats sum = {};
-	const struct cl_stats *cpu_stats;
-	int cpu;
+	struct cl_counters sum;
 
-	for_each_possible_cpu(cpu) {
-		cpu_stats = per_cpu_ptr(&cl_stats, cpu);
-		sum.tables += READ_ONCE(cpu_stats->tables);
-		sum.keys += READ_ONCE(cpu_stats->keys);
-		sum.conns += READ_ONCE(cpu_stats->conns);
-		sum.alloc_failures += READ_ONCE(cpu_stats->alloc_failures);
-	}
-	seq_printf(m, "rules %ld\n", sum.tables);
-	seq_printf(m, "keys %ld\n", sum.keys);
-	seq_printf(m, "conns %ld\n", sum.conns);
-	seq_printf(m, "alloc_failures %ld\n", sum.alloc_failures);
+	cl_counters_sum(&cl_stats, &sum);
+	cl_counters_show(m, &sum);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(objects);

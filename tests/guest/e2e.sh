@@ -22,6 +22,8 @@
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=hostile.sh
 . "$(dirname "$0")/hostile.sh"
+# shellcheck source=named.sh
+. "$(dirname "$0")/named.sh"
 
 VARIANT=${TESTBED_VARIANT:-intree}
 BACKENDS=${TESTBED_BACKENDS:-legacy nft}
@@ -572,6 +574,17 @@ for BACKEND in $BACKENDS; do
 	e2e hostile-masks "any mask accepted, never rewritten, -D finds it" case_hostile_masks
 	e2e hostile-size "a wrong match size is refused by x_tables" case_hostile_size
 	e2e rmmod "rmmod refused while a rule uses the match, clean after" case_rmmod
+	if [ "$VARIANT" = ours ]; then
+		e2e named-list "named table: keys listed with counts, peaks, over-limit counters; clear" case_named_list
+		e2e named-restore "named table: iptables-restore under live connections keeps the counts" case_named_restore
+		e2e named-grace "named table: flush and re-add within the grace period keeps counts; then it goes" case_named_grace
+		e2e named-conflict "named table: another mask or direction for a family is refused" case_named_conflict
+		e2e named-netns "named table: the same name in two namespaces counts apart" case_named_netns
+		e2e named-perms "named table: file owner and mode from the module parameters" case_named_perms
+		e2e named-netns-gone "named table: goes with its namespace" case_named_netns_gone
+	else
+		log "named tables (revision 2): not run, the in-kernel module has none"
+	fi
 done
 
 run_case "!teardown" "teardown: namespaces gone, objects zero, rmmod clean" case_teardown

@@ -1,0 +1,234 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
+#
+# Named tables (revision 2), sourced by e2e.sh (after lib.sh).  Our
+# extension drives them (the stock one knows revision 1 only); the
+# in-kernel module has no revision 2, so they run on our variant only.
+#
+# A named table is listed in /proc/net/xt_connlimit/NAME of its namespace,
+# one line per key:  src|dst ADDRESS/PREFIX conns N peak N over N [zone N]
+
+PARAMS=/sys/module/xt_connlimit/parameters
+
+# use_our_ext: make iptables load our libxt_connlimit.so (and no other).
+use_our_ext() {
+	local d=/tmp/xtables-ours-only so
+	[ -f /usr/lib/xtables-ours/libxt_connlimit.so ] ||
+		skip "userspace/libxt_connlimit.so was not built"
+	if [ ! -d "$d" ]; then
+		mkdir -p "$d"
+		for so in /usr/lib/x86_64-linux-gnu/xtables/*.so; do
+			[ "${so##*/}" = libxt_connlimit.so ] || ln -s "$so" "$d/"
+		done
+		ln -s /usr/lib/xtables-ours/libxt_connlimit.so "$d/"
+	fi
+	export XTABLES_LIBDIR=$d
+}
+
+# named_setup: our module and extension.
+named_setup() {
+	modprobe xt_connlimit
+	use_our_ext
+}
+
+# listing NS NAME: the table's lines.
+listing() { nsx "$1" cat "/proc/net/xt_connlimit/$2"; }
+
+# key_line NS NAME KEY: the listing's line for KEY ("src 198.18.1.0/24").
+key_line() { listing "$1" "$2" | grep -F -- "$3 " || true; }
+
+# key_is NS NAME KEY "conns N peak N over N": the listing says so.
+key_is() { [ "$(key_line "$1" "$2" "$3")" = "$3 $4" ]; }
+
+# expect_key NS NAME KEY "conns N peak N over N"
+expect_key() {
+	key_is "$@" ||
+		fail "/proc/net/xt_connlimit/$2: expected '$3 $4', got '$(key_line "$1" "$2" "$3")' (listing: $(listing "$1" "$2" | paste -s -d '|'))"
+}
+
+proc_entry_gone() { ! nsx "$1" test -e "/proc/net/xt_connlimit/$2"; }
+
+# grace_period SECONDS: set the module parameter (restored by the caller).
+grace_period() { echo "$1" >"$PARAMS/grace_period"; }
+
+# keys are listed with their counts, peaks and over-limit counters, IPv4
+# and IPv6 in one table, with masks; clearing restarts peaks and counters
+case_named_list() {
+	local fam c s net key out
+	named_setup
+	topo c s
+	for fam in 4 6; do
+		fam_addrs $fam
+		xt $fam "$s" -A INPUT -p tcp --syn --dport 80 -m connlimit --connlimit-above 3 \
+			--connlimit-mask $NET --connlimit-name web "${REJECT_TCP[@]}"
+		out=$(xt $fam "$s" -S INPUT)
+		log "$out"
+		grep -qF -- "--connlimit-name web" <<<"$out" || fail "IPv$fam -S lacks the name: $out"
+	done
+	for fam in 4 6; do
+		fam_addrs $fam
+		if [ $fam = 4 ]; then net=198.18.1.0/24; else net=2001:db8:0:1::/64; fi
+		key="src $net"
+		client_start a$fam "$c" "${CLI[0]}" "${SRV[0]}" 80
+		client_start b$fam "$c" "${CLI[1]}" "${SRV[0]}" 80
+		expect_open a$fam 2 2 0
+		expect_open b$fam 1 1 0
+		expect_key "$s" web "$key" "conns 3 peak 3 over 0"
+		client_close a$fam 1
+		wait_ct_established "$s" "${CLI[0]}" 1
+		# exact when read: the closed connection is gone at once
+		expect_key "$s" web "$key" "conns 2 peak 3 over 0"
+		expect_open b$fam 2 1 1
+		expect_key "$s" web "$key" "conns 3 peak 3 over 1"
+		# writing "clear": peak restarts from the count, over from 0
+		nsx "$s" sh -c 'echo clear >/proc/net/xt_connlimit/web' ||
+			fail "writing 'clear' to /proc/net/xt_connlimit/web failed"
+		expect_key "$s" web "$key" "conns 3 peak 3 over 0"
+		# anything else is refused and changes nothing
+		if nsx "$s" sh -c 'echo reset >/proc/net/xt_connlimit/web' 2>/dev/null; then
+			fail "writing 'reset' to /proc/net/xt_connlimit/web was accepted"
+		fi
+		expect_open a$fam 1 0 1
+		expect_key "$s" web "$key" "conns 3 peak 3 over 1"
+	done
+	# the other family's keys are in the same file
+	[ "$(listing "$s" web | wc -l)" = 2 ] ||
+		fail "expected 2 keys in /proc/net/xt_connlimit/web: $(listing "$s" web | paste -s -d '|')"
+	out=$(nsx "$s" stat -c '%a %u %g' /proc/net/xt_connlimit/web)
+	[ "$out" = "600 0 0" ] || fail "/proc/net/xt_connlimit/web: mode/owner '$out', expected '600 0 0'"
+	out=$(nsx "$s" cat /proc/net/stat/xt_connlimit)
+	log "$(paste -s -d ' ' <<<"$out")"
+	grep -qx "named_tables 1" <<<"$out" || fail "/proc/net/stat/xt_connlimit: expected named_tables 1: $out"
+	grep -qx "keys 2" <<<"$out" || fail "/proc/net/stat/xt_connlimit: expected keys 2: $out"
+	grep -qx "conns 6" <<<"$out" || fail "/proc/net/stat/xt_connlimit: expected conns 6: $out"
+}
+
+# iptables-restore of the whole ruleset under live connections keeps the
+# counts: the old connections still hold the limit
+case_named_restore() {
+	local fam c s rules
+	named_setup
+	topo c s
+	for fam in 4 6; do
+		fam_addrs $fam
+		rules="*filter
+-A INPUT -p tcp --syn --dport 80 -m connlimit --connlimit-above 2 --connlimit-name lim$fam -j REJECT --reject-with tcp-reset
+COMMIT"
+		xt_restore $fam "$s" <<<"$rules"
+		client_start a$fam "$c" "${CLI[0]}" "${SRV[0]}" 80
+		expect_open a$fam 2 2 0
+		# a full restore (no --noflush): every rule is replaced
+		if [ $fam = 6 ]; then
+			nsx "$s" "ip6tables-$BACKEND-restore" <<<"$rules"
+		else
+			nsx "$s" "iptables-$BACKEND-restore" <<<"$rules"
+		fi
+		expect_open a$fam 1 0 1
+		expect_key "$s" lim$fam "src ${CLI[0]}/$FULL" "conns 2 peak 2 over 1"
+		expect_ping a$fam 2 0
+	done
+}
+
+# flushing and re-adding the rule within the grace period keeps the counts;
+# once no rule uses the name for the grace period, the table and its file go
+case_named_grace() {
+	local fam c s rule out
+	named_setup
+	topo c s
+	grace_period 3
+	for fam in 4 6; do
+		fam_addrs $fam
+		rule=(INPUT -p tcp --syn --dport 80 -m connlimit --connlimit-above 2 --connlimit-name g$fam
+			"${REJECT_TCP[@]}")
+		xt $fam "$s" -A "${rule[@]}"
+		client_start a$fam "$c" "${CLI[0]}" "${SRV[0]}" 80
+		expect_open a$fam 2 2 0
+		xt $fam "$s" -F INPUT
+		nsx "$s" test -e /proc/net/xt_connlimit/g$fam ||
+			fail "/proc/net/xt_connlimit/g$fam went at once, expected it to stay for the grace period"
+		xt $fam "$s" -A "${rule[@]}"
+		expect_open a$fam 1 0 1
+		expect_key "$s" g$fam "src ${CLI[0]}/$FULL" "conns 2 peak 2 over 1"
+		xt $fam "$s" -D "${rule[@]}"
+		busywait 10000 proc_entry_gone "$s" g$fam ||
+			fail "/proc/net/xt_connlimit/g$fam still there 10 s after its last rule went (grace period 3 s)"
+	done
+	grace_period 60
+	out=$(nsx "$s" cat /proc/net/stat/xt_connlimit)
+	grep -qx "named_tables 0" <<<"$out" || fail "/proc/net/stat/xt_connlimit after the grace period: $out"
+}
+
+# a name counting one family one way refuses a rule counting it another
+# way; the other family is free to differ
+case_named_conflict() {
+	local s out args
+	named_setup
+	mkns s
+	xt 4 "$s" -A INPUT -p tcp -m connlimit --connlimit-above 2 --connlimit-mask 24 --connlimit-name x -j DROP
+	for args in "--connlimit-mask 16" "--connlimit-mask 24 --connlimit-daddr"; do
+		kmsg_mark
+		# shellcheck disable=SC2086
+		if xt 4 "$s" -A INPUT -p tcp -m connlimit --connlimit-above 2 $args --connlimit-name x -j DROP 2>"$T/err"; then
+			fail "a rule with $args was accepted into table x (which counts by /24 source)"
+		fi
+		log "$args: $(head -n 1 "$T/err")"
+		kmsg_since_mark | grep -q 'xt_connlimit: table "x" already counts IPv4 connections by another mask or direction' ||
+			fail "$args: no message in the kernel log: $(kmsg_since_mark)"
+	done
+	[ "$(xt 4 "$s" -S INPUT | grep -c connlimit)" = 1 ] || fail "refused rules were installed: $(xt 4 "$s" -S INPUT)"
+	# the same mask and direction: shared
+	xt 4 "$s" -A INPUT -p udp -m connlimit --connlimit-above 5 --connlimit-mask 24 --connlimit-name x -j DROP
+	# IPv6 counts its own way in the same table
+	xt 6 "$s" -A INPUT -p tcp -m connlimit --connlimit-above 2 --connlimit-mask 48 --connlimit-daddr \
+		--connlimit-name x -j DROP
+	out=$(nsx "$s" cat /proc/net/stat/xt_connlimit)
+	grep -qx "named_tables 1" <<<"$out" || fail "expected one named table: $out"
+}
+
+# the same name in two namespaces: two tables
+case_named_netns() {
+	local c1 s1 c2 s2 fam=4
+	named_setup
+	topo c1 s1
+	topo c2 s2
+	fam_addrs $fam
+	xt 4 "$s1" -A INPUT -p tcp --syn --dport 80 -m connlimit --connlimit-above 2 --connlimit-name web "${REJECT_TCP[@]}"
+	xt 4 "$s2" -A INPUT -p tcp --syn --dport 80 -m connlimit --connlimit-above 2 --connlimit-name web "${REJECT_TCP[@]}"
+	client_start a "$c1" "${CLI[0]}" "${SRV[0]}" 80
+	client_start b "$c2" "${CLI[0]}" "${SRV[0]}" 80
+	expect_open a 2 2 0
+	expect_open b 1 1 0
+	expect_key "$s1" web "src ${CLI[0]}/32" "conns 2 peak 2 over 0"
+	expect_key "$s2" web "src ${CLI[0]}/32" "conns 1 peak 1 over 0"
+	expect_open b 2 1 1
+	expect_open a 1 0 1
+}
+
+# file owner and mode come from the module parameters
+case_named_perms() {
+	local s out
+	named_setup
+	mkns s
+	echo 1234 >"$PARAMS/list_uid"
+	echo 2345 >"$PARAMS/list_gid"
+	echo 416 >"$PARAMS/list_perms"	# 0640
+	xt 4 "$s" -A INPUT -p tcp -m connlimit --connlimit-above 2 --connlimit-name p -j DROP || true
+	out=$(nsx "$s" stat -c '%a %u %g' /proc/net/xt_connlimit/p 2>&1 || true)
+	echo 0 >"$PARAMS/list_uid"
+	echo 0 >"$PARAMS/list_gid"
+	echo 384 >"$PARAMS/list_perms"	# 0600
+	[ "$out" = "640 1234 2345" ] || fail "/proc/net/xt_connlimit/p: '$out', expected '640 1234 2345'"
+}
+
+# the namespace's files go with it
+case_named_netns_gone() {
+	local s
+	named_setup
+	mkns s
+	xt 4 "$s" -A INPUT -p tcp -m connlimit --connlimit-above 2 --connlimit-name gone -j DROP
+	nsx "$s" test -e /proc/net/xt_connlimit/gone || fail "no /proc/net/xt_connlimit/gone"
+	ip netns del "$s"
+	NSLIST=()
+	busywait 10000 object_is named_tables 0 ||
+		fail "named_tables $(object_count named_tables) after the namespace went"
+}
