@@ -59,7 +59,8 @@ trap 'rm -rf "${scratch[@]}"' EXIT
 	exit 1
 }
 
-ours_ko=$top/build/$kver/kernel/xt_connlimit.ko
+# TESTBED_MODULES: another build directory (e.g. a worktree's) for "ours"
+ours_ko=${TESTBED_MODULES:-$top/build}/$kver/kernel/xt_connlimit.ko
 ours_ext=$top/userspace/libxt_connlimit.so
 connt=$cache/tools/connt
 tools=("$connt" "$cache/tools/clstress" "$cache/tools/xtcraft")

@@ -17,7 +17,10 @@
 # timeout can only end as a failure.
 #
 # Options:
-#   -s SUITE       guest script in tests/guest/ (default e2e.sh)
+#   -s SUITE       guest script in tests/guest/ (default e2e.sh), or the
+#                  path of a script elsewhere (it joins them in the guest)
+#   -e KEY=VALUE   one more line for the guest's /etc/testbed.conf (the
+#                  suite sources it); repeatable
 #   -V VARIANT     ours|intree: the module variant the guest must find
 #   -b BACKENDS    "legacy nft" (default)
 #   -o CASES       run only the cases whose id matches this regex
@@ -36,10 +39,11 @@ set -euo pipefail
 
 suite=e2e.sh variant=intree backends="legacy nft" only="" tmo=900
 live_console=0 live_results=0
-mem=2048 cpus=2 extra_args="" slab_debug=slub_debug=FZPU
-while getopts "s:V:b:o:t:crRm:C:k:D" opt; do
+mem=2048 cpus=2 extra_args="" slab_debug=slub_debug=FZPU conf_extra=()
+while getopts "s:e:V:b:o:t:crRm:C:k:D" opt; do
 	case $opt in
 	s) suite=$OPTARG ;;
+	e) conf_extra+=("$OPTARG") ;;
 	V) variant=$OPTARG ;;
 	b) backends=$OPTARG ;;
 	o) only=$OPTARG ;;
@@ -55,7 +59,7 @@ while getopts "s:V:b:o:t:crRm:C:k:D" opt; do
 	esac
 done
 shift $((OPTIND - 1))
-[ $# -eq 3 ] || { echo "usage: $0 [-s SUITE] [-V VARIANT] [-b BACKENDS] [-o CASES] [-t S] [-c] [-r] [-m MB] [-C N] [-k ARGS] [-D] KVER INITRD OUTDIR" >&2; exit 2; }
+[ $# -eq 3 ] || { echo "usage: $0 [-s SUITE] [-e KEY=VALUE] [-V VARIANT] [-b BACKENDS] [-o CASES] [-t S] [-c] [-r] [-m MB] [-C N] [-k ARGS] [-D] KVER INITRD OUTDIR" >&2; exit 2; }
 kver=$1 initrd=$2 outdir=$3
 top=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$outdir"
@@ -69,6 +73,12 @@ rm -rf "$run"
 mkdir -p "$run/tests/guest" "$run/etc" "$run/dev"
 install -m 0755 "$top/tests/qemu/guest-init" "$run/init"
 cp "$top"/tests/guest/*.sh "$run/tests/guest/"
+case $suite in
+*/*)
+	cp "$suite" "$run/tests/guest/"
+	suite=$(basename "$suite")
+	;;
+esac
 mknod -m 600 "$run/dev/console" c 5 1
 cat >"$run/etc/testbed.conf" <<EOF
 TESTBED_NONCE=$nonce
@@ -78,6 +88,9 @@ TESTBED_BACKENDS="$backends"
 TESTBED_ONLY="$only"
 TESTBED_TRACE="${TESTBED_TRACE:-}"
 EOF
+if [ ${#conf_extra[@]} -gt 0 ]; then
+	printf '%s\n' "${conf_extra[@]}" >>"$run/etc/testbed.conf"
+fi
 (cd "$run" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$outdir/run.cpio"
 cat "$initrd" "$outdir/run.cpio" >"$outdir/initrd.img"
 rm -rf "$run" "$outdir/run.cpio"

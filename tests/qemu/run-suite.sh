@@ -19,7 +19,14 @@
 #                     development
 #   TESTBED_TIMEOUT   seconds for the whole boot (default 900)
 #   V=1               stream the guest console to stderr while it runs
-# Logs stay in build/qemu/runs/KVER-VARIANT/ (console.log, results.txt).
+#   TESTBED_MODULES   where the "ours" modules are (default build/, as
+#                     make modules-all leaves them), e.g. the build
+#                     directory of a worktree of the last commit
+#   TESTBED_SUITE     another guest suite (run-guest.sh -s), e.g.
+#                     tests/stress/guest.sh; TESTBED_NAME then names the
+#                     run (label and log directory) and TESTBED_GUEST_ARGS
+#                     adds run-guest.sh options (e.g. "-e STRESS_MODE=long")
+# Logs stay in build/qemu/runs/KVER-VARIANT[-NAME]/ (console.log, results.txt).
 # The body is one compound command, so bash parses all of it before running
 # any: editing this file while a run is under way cannot derail that run.
 {
@@ -30,8 +37,9 @@ usage() { echo "usage: $0 KVER ours|intree" >&2; exit 2; }
 kver=$1 variant=$2
 case $variant in ours|intree) ;; *) usage ;; esac
 top=$(cd "$(dirname "$0")/../.." && pwd)
-out=$top/build/qemu/runs/$kver-$variant
-label="$kver $variant"
+name=${TESTBED_NAME:-}
+out=$top/build/qemu/runs/$kver-$variant${name:+-$name}
+label="$kver $variant${name:+ $name}"
 mkdir -p "$out"
 
 # not ok lines for a suite that could not run at all
@@ -41,8 +49,8 @@ cannot_run() {
 }
 
 [ -f "/boot/vmlinuz-$kver" ] || cannot_run "no /boot/vmlinuz-$kver"
-if [ "$variant" = ours ] && [ ! -f "$top/build/$kver/kernel/xt_connlimit.ko" ]; then
-	cannot_run "build/$kver/kernel/xt_connlimit.ko not built (make modules-all)"
+if [ "$variant" = ours ] && [ ! -f "${TESTBED_MODULES:-$top/build}/$kver/kernel/xt_connlimit.ko" ]; then
+	cannot_run "${TESTBED_MODULES:-build}/$kver/kernel/xt_connlimit.ko not built (make modules-all)"
 fi
 
 t0=$(date +%s)
@@ -57,8 +65,10 @@ prefix() {
 	sed -u -E "s/^(ok|not ok) ([0-9]+) - /\\1 \\2 - $label /"
 }
 
-args=(-s e2e.sh -V "$variant" -b "${TESTBED_BACKENDS:-legacy nft}"
+args=(-s "${TESTBED_SUITE:-e2e.sh}" -V "$variant" -b "${TESTBED_BACKENDS:-legacy nft}"
 	-o "${TESTBED_ONLY:-}" -t "${TESTBED_TIMEOUT:-900}" -r)
+# shellcheck disable=SC2206  # options, split on purpose
+args+=(${TESTBED_GUEST_ARGS:-})
 [ "${V:-0}" = 1 ] && args+=(-c)
 set +e
 "$top/tests/qemu/run-guest.sh" "${args[@]}" "$kver" "$out/base.img" "$out" | prefix

@@ -29,8 +29,8 @@
  *
  *   clstress [-n NETNS] serve -a ADDR... -p PORT
  *	Accepts and holds TCP connections (SO_LINGER 0: a kill resets them
- *	all), closes each when the peer does.  Prints "ready".  Runs until
- *	killed.
+ *	all), echoes what it reads (so connt's "ping" works), closes each
+ *	when the peer does.  Prints "ready".  Runs until killed.
  *
  *   clstress [-n NETNS] churn -s SRC -d DST -p PORT [-c CONC] [-T SECONDS]
  *	Keeps CONC connections in flight for SECONDS (default 30): each is
@@ -484,7 +484,9 @@ static void *server_loop(void *arg)
 			}
 			ssize_t r = read(fd, buf, sizeof(buf));
 
-			if (r > 0 || (r < 0 && errno == EAGAIN))
+			if (r > 0 && write(fd, buf, (size_t)r) >= 0)
+				continue;
+			if (r < 0 && errno == EAGAIN)
 				continue;
 			close(fd);
 			pthread_mutex_lock(&s->lock);
