@@ -220,7 +220,8 @@ teardown() {
 	nsx "$BS" iptables-legacy -t raw -F
 	ip -n "$BC" link del c0
 	for pid in "${PIDLIST[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-	for pid in "${PIDLIST[@]}"; do busywait 10000 eval "! proc_alive $pid"; done
+	# a process holding 100,000 sockets takes a while to die under TCG
+	for pid in "${PIDLIST[@]}"; do busywait 60000 eval "! proc_alive $pid"; done
 	PIDLIST=()	# gone: nothing for cleanup_case to stop
 	for name in "${!TW[@]}"; do
 		eval "exec ${TW[$name]}>&- ${TR[$name]}<&-"

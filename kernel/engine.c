@@ -59,12 +59,12 @@
  *
  * Locking: a key's spinlock guards its queues, its counts and the entries
  * that point at it (insert, remove, free).  Lookups run under RCU; keys
- * are freed through call_rcu, entries come from a SLAB_TYPESAFE_BY_RCU
- * cache (see struct cl_conn).  Keys are freed only by the background work,
- * which runs on one CPU at a time per table.  The match runs with BH
- * disabled (legacy tables) and enabled (nft_compat, OUTPUT), the work in
- * process context: every lock is taken with _bh.  No lock or hash seed is
- * shared between rules or namespaces.
+ * and entries that were hashed are freed through call_rcu.  Keys are
+ * freed only by the background work (under the table's pass_lock, which
+ * listings also take).  The match runs with BH disabled (legacy tables)
+ * and enabled (nft_compat, OUTPUT), the work in process context: every
+ * spinlock is taken with _bh.  No lock or hash seed is shared between
+ * rules or namespaces.
  *
  * The upstream nf_conncount bugs, and how each is excluded here:
  *  1. Confirm race (tuple not yet in the conntrack hash): we never look the
@@ -186,21 +186,24 @@ struct cl_key {
 /*
  * A counted connection.  32 bytes, so that with its share of the hash
  * table it takes less memory than upstream's 72-byte entry: the identity is
- * a 64-bit keyed hash instead of a copy of the tuple, the cache is
- * SLAB_TYPESAFE_BY_RCU instead of carrying an rcu_head, the queue link is
- * single and the "pending" flag lives in the low bit of the (8-byte
- * aligned) conntrack pointer.
- *
- * Freed entries may be reused at once.  That is safe because an entry is
- * only ever inserted, removed, freed and used under its key's lock, and a
- * lookup (under that lock) that meets another key's entry being reused
- * compares its id and moves on; rhashtable restarts a walk that was led
- * into another chain.
+ * a 64-bit keyed hash instead of a copy of the tuple, the queue link is
+ * single, the "pending" flag lives in the low bit of the (8-byte aligned)
+ * conntrack pointer, and the rcu_head takes the place of the fields only
+ * the key's lock holder reads: once unhashed and off its queue, nobody
+ * does, while lookups on other CPUs may still read @node until the grace
+ * period ends.  (A SLAB_TYPESAFE_BY_RCU cache would save the grace period
+ * but not the memory: SLUB then keeps its free pointer outside the object,
+ * 8 more bytes each.)
  */
 struct cl_conn {
 	struct cl_node node;
-	unsigned long ct_pending;	/* nf_conn *, no reference | PENDING */
-	struct cl_conn *next;		/* in one of the key's two queues */
+	union {
+		struct {
+			unsigned long ct_pending;	/* nf_conn * | PENDING */
+			struct cl_conn *next;	/* in one of the key's queues */
+		};
+		struct rcu_head rcu;	/* once unhashed */
+	};
 };
 
 #define CL_CONN_PENDING	1UL	/* on the key's pending stack */
@@ -315,10 +318,16 @@ static enum cl_conn_state cl_conn_state(const struct cl_table *table,
 	return state;
 }
 
+/* Free an entry no lookup can reach (never hashed, or table going). */
 static void cl_conn_free(struct cl_table *table, struct cl_conn *conn)
 {
 	kmem_cache_free(cl_conn_cache, conn);
 	cl_count_dec(table->netc, conns);
+}
+
+static void cl_conn_free_rcu(struct rcu_head *head)
+{
+	kmem_cache_free(cl_conn_cache, container_of(head, struct cl_conn, rcu));
 }
 
 static void cl_key_free(struct cl_table *table, struct cl_key *key)
@@ -387,7 +396,8 @@ static void cl_conn_file(struct cl_table *table, struct cl_key *key,
 				       cl_params);
 		key->count--;
 		cl_count_inc(table->netc, freed);
-		cl_conn_free(table, conn);
+		cl_count_dec(table->netc, conns);
+		call_rcu(&conn->rcu, cl_conn_free_rcu);
 	}
 }
 
@@ -829,7 +839,7 @@ int cl_engine_init(void)
 	cl_key_cache = KMEM_CACHE(cl_key, 0);
 	if (!cl_key_cache)
 		return -ENOMEM;
-	cl_conn_cache = KMEM_CACHE(cl_conn, SLAB_TYPESAFE_BY_RCU);
+	cl_conn_cache = KMEM_CACHE(cl_conn, 0);
 	if (!cl_conn_cache) {
 		kmem_cache_destroy(cl_key_cache);
 		return -ENOMEM;
