@@ -489,7 +489,7 @@ static int cl_stat_show(struct seq_file *m, void *v)
 	struct cl_counters sum;
 
 	cl_counters_sum(cl_net(seq_file_single_net(m))->stats->pcpu, &sum);
-	cl_counters_show(m, &sum);
+	cl_counters_show(m, &sum, "tables");
 	return 0;
 }
 

@@ -35,10 +35,14 @@ void cl_counters_sum(const struct cl_counters __percpu *pcpu,
 	}
 }
 
-/* One "name value" line per figure; the first four are the old format. */
-void cl_counters_show(struct seq_file *m, const struct cl_counters *sum)
+/*
+ * One "name value" line per figure.  debugfs calls the tables "rules", its
+ * first four lines' format since the first release.
+ */
+void cl_counters_show(struct seq_file *m, const struct cl_counters *sum,
+		      const char *tables)
 {
-	seq_printf(m, "rules %ld\n", sum->tables);
+	seq_printf(m, "%s %ld\n", tables, sum->tables);
 	seq_printf(m, "keys %ld\n", sum->keys);
 	seq_printf(m, "conns %ld\n", sum->conns);
 	seq_printf(m, "alloc_failures %ld\n", sum->alloc_failures);
@@ -52,7 +56,7 @@ static int objects_show(struct seq_file *m, void *unused)
 	struct cl_counters sum;
 
 	cl_counters_sum(&cl_stats, &sum);
-	cl_counters_show(m, &sum);
+	cl_counters_show(m, &sum, "rules");
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(objects);

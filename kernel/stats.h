@@ -44,7 +44,8 @@ static inline void cl_count_add_at(struct cl_counters __percpu *netc,
 /* Sum of the per-CPU figures. */
 void cl_counters_sum(const struct cl_counters __percpu *pcpu,
 		     struct cl_counters *sum);
-void cl_counters_show(struct seq_file *m, const struct cl_counters *sum);
+void cl_counters_show(struct seq_file *m, const struct cl_counters *sum,
+		      const char *tables);
 
 void cl_stats_init(void);
 void cl_stats_exit(void);

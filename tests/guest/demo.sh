@@ -4,7 +4,8 @@
 # The `make demo` guest script: a connlimit rule at work, narrated on the
 # result channel (which tests/qemu/demo.sh shows live).  One client address
 # may hold 3 connections to the server's port 80; the 4th and later are
-# refused until one closes.  Exits non-zero if the limit is not enforced.
+# refused until one closes.  With our module, the rule's table is named and
+# listed from /proc.  Exits non-zero if the limit is not enforced.
 
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -50,7 +51,7 @@ expect_held() {
 }
 
 demo() {
-	local cli srv mod ver i
+	local cli srv mod ver i named=
 	modprobe xt_connlimit
 	mod=$(module_is)
 	ver=$(cat /sys/module/xt_connlimit/version 2>/dev/null || true)
@@ -69,8 +70,16 @@ demo() {
 	say "    $cli: clients 198.18.1.1 and 198.18.1.2"
 
 	title "the rule: at most $LIMIT connections per client address"
-	run "$srv" iptables -A INPUT -p tcp --syn --dport 80 -m connlimit \
-		--connlimit-above $LIMIT -j REJECT --reject-with tcp-reset
+	if [ "$mod" = ours ] && [ -f /usr/lib/xtables-ours/libxt_connlimit.so ]; then
+		use_our_ext
+		named=web
+		say "    (with this project's extension: the table is named '$named')"
+		run "$srv" iptables -A INPUT -p tcp --syn --dport 80 -m connlimit \
+			--connlimit-above $LIMIT --connlimit-name $named -j REJECT --reject-with tcp-reset
+	else
+		run "$srv" iptables -A INPUT -p tcp --syn --dport 80 -m connlimit \
+			--connlimit-above $LIMIT -j REJECT --reject-with tcp-reset
+	fi
 	RULE_NS[$srv]=nft
 	run "$srv" iptables -L INPUT -v -n
 	pause 1
@@ -90,6 +99,14 @@ demo() {
 	run "$srv" iptables -L INPUT -v -n
 	run "$srv" conntrack -L -p tcp --dport 80
 	pause 1
+
+	if [ -n "$named" ]; then
+		title "who holds how many: the named table, listed"
+		run "$srv" cat /proc/net/xt_connlimit/$named
+		say "    (per key: connections held now, the peak admitted, packets found over a limit)"
+		run "$srv" cat /proc/net/stat/xt_connlimit
+		pause 1
+	fi
 
 	title "198.18.1.1 closes one connection: one new one fits again"
 	client_cmd a "close 1" >/dev/null

@@ -416,17 +416,8 @@ case_roundtrip() {
 # our libxt_connlimit.so (when built) drives the module: a directory with
 # every stock extension but connlimit, plus ours, so ours is the only one
 case_our_ext() {
-	local fam c s d=/tmp/xtables-ours-only so out
-	[ -f /usr/lib/xtables-ours/libxt_connlimit.so ] ||
-		skip "userspace/libxt_connlimit.so was not built"
-	if [ ! -d "$d" ]; then
-		mkdir -p "$d"
-		for so in /usr/lib/x86_64-linux-gnu/xtables/*.so; do
-			[ "${so##*/}" = libxt_connlimit.so ] || ln -s "$so" "$d/"
-		done
-		ln -s /usr/lib/xtables-ours/libxt_connlimit.so "$d/"
-	fi
-	export XTABLES_LIBDIR=$d
+	local fam c s out
+	use_our_ext
 	topo c s
 	for fam in 4 6; do
 		fam_addrs $fam

@@ -347,6 +347,21 @@ client_close() {
 
 # ---------------------------------------------------------------- module
 
+# use_our_ext: make iptables load our libxt_connlimit.so (and no other).
+use_our_ext() {
+	local d=/tmp/xtables-ours-only so
+	[ -f /usr/lib/xtables-ours/libxt_connlimit.so ] ||
+		skip "userspace/libxt_connlimit.so was not built"
+	if [ ! -d "$d" ]; then
+		mkdir -p "$d"
+		for so in /usr/lib/x86_64-linux-gnu/xtables/*.so; do
+			[ "${so##*/}" = libxt_connlimit.so ] || ln -s "$so" "$d/"
+		done
+		ln -s /usr/lib/xtables-ours/libxt_connlimit.so "$d/"
+	fi
+	export XTABLES_LIBDIR=$d
+}
+
 # module_is: which xt_connlimit is loaded: ours (it has a version), intree,
 # or none.
 module_is() {

@@ -10,21 +10,6 @@
 
 PARAMS=/sys/module/xt_connlimit/parameters
 
-# use_our_ext: make iptables load our libxt_connlimit.so (and no other).
-use_our_ext() {
-	local d=/tmp/xtables-ours-only so
-	[ -f /usr/lib/xtables-ours/libxt_connlimit.so ] ||
-		skip "userspace/libxt_connlimit.so was not built"
-	if [ ! -d "$d" ]; then
-		mkdir -p "$d"
-		for so in /usr/lib/x86_64-linux-gnu/xtables/*.so; do
-			[ "${so##*/}" = libxt_connlimit.so ] || ln -s "$so" "$d/"
-		done
-		ln -s /usr/lib/xtables-ours/libxt_connlimit.so "$d/"
-	fi
-	export XTABLES_LIBDIR=$d
-}
-
 # named_setup: our module and extension.
 named_setup() {
 	modprobe xt_connlimit
