@@ -16,8 +16,9 @@ pkgs=(
 	# test bed: qemu plus the binaries the guest initramfs is made of
 	qemu-system-x86 busybox-static iptables iproute2 kmod conntrack
 	cpio xz-utils
-	# host tests: unshare, diff, groff for the man page fragment
-	util-linux diffutils groff-base
+	# host tests: unshare, diff, groff for the man page fragment, nft to
+	# load translations
+	util-linux diffutils groff-base nftables
 	# packaging (tests/pkg): build the .debs, lint them, and a chroot to
 	# install them into (dkms itself is needed only inside that chroot)
 	debhelper dh-dkms dpkg-dev fakeroot lintian debootstrap
