@@ -4,9 +4,15 @@
 #
 #   make                 module for KDIR + the iptables extension
 #   make modules-all     module for every installed Debian header set
+#   make module-fault    test-only module failing every FAULT_EVERY-th
+#                        packet-path allocation (build/<release>-fault/)
 #   make check           everything: style/W=1/sparse builds, host tests,
 #                        the qemu suites on 6.1 and 6.12 (see README.md)
 #   make demo            boot 6.1 in qemu and watch a limit being enforced
+#   make stress          the stress suite in qemu on every installed kernel:
+#                        SYN flood, connect races, teardown under load,
+#                        hostile rule data (tests/stress; its short form
+#                        is part of "make check")
 #   make bench           benchmarks in qemu: no rule vs the kernel's connlimit
 #                        vs ours; writes docs/benchmarks.md (BENCH_KERNEL=6.12
 #                        for the other kernel; not part of "make check")
@@ -45,9 +51,9 @@ KVER ?= $(patsubst linux-headers-%,%,$(notdir $(realpath $(KDIR))))
 ALL_KDIRS := $(sort $(wildcard /usr/src/linux-headers-*-amd64))
 MODULE_SRCS := Kbuild VERSION $(wildcard include/*.h) $(wildcard kernel/*.c kernel/*.h) kernel/Kbuild
 
-.PHONY: all module modules-all userspace check demo clean style man \
+.PHONY: all module module-fault modules-all userspace check demo clean style man \
 	install install-module install-userspace install-man uninstall \
-	dkms-src dkms-install dkms-remove bench
+	dkms-src dkms-install dkms-remove bench stress
 
 INSTALL ?= install
 PREFIX ?= /usr
@@ -62,17 +68,24 @@ MAN8 := $(BUILD)/man/xt_connlimit.8
 
 all: module userspace
 
-# build-module KDIR: copy the module sources to $(BUILD)/<release>/, build.
+# build-module KDIR [SUFFIX] [ARGS]: copy the module sources to
+# $(BUILD)/<release>SUFFIX/, build with ARGS.
 define build_module
 set -e; kdir=$(1); kv=$$(basename "$$(realpath "$$kdir")"); kv=$${kv#linux-headers-}; \
-dst=$(BUILD)/$$kv; mkdir -p "$$dst"; \
+dst=$(BUILD)/$$kv$(2); mkdir -p "$$dst"; \
 tar -cf - $(MODULE_SRCS) | tar -xf - -C "$$dst"; \
-$(MAKE) -C "$$kdir" M="$$dst" $(KBUILD_ARGS) modules; \
+$(MAKE) -C "$$kdir" M="$$dst" $(KBUILD_ARGS) $(3) modules; \
 echo "built $$dst/kernel/xt_connlimit.ko"
 endef
 
 module:
 	@$(call build_module,$(KDIR))
+
+# Test-only: fails every FAULT_EVERY-th packet-path allocation (fault.h),
+# in $(BUILD)/<release>-fault/; never install it.
+FAULT_EVERY ?= 7
+module-fault:
+	@$(call build_module,$(KDIR),-fault,CL_FAULT_EVERY=$(FAULT_EVERY))
 
 modules-all:
 	@for k in $(ALL_KDIRS); do $(MAKE) --no-print-directory module KDIR=$$k || exit 1; done
@@ -174,6 +187,9 @@ dkms-remove:
 
 demo:
 	tests/qemu/demo.sh
+
+stress: modules-all userspace
+	tests/stress/run.sh long
 
 BENCH_KERNEL ?= 6.1
 bench:

@@ -109,6 +109,7 @@
 
 #include "compat.h"
 #include "engine.h"
+#include "fault.h"
 #include "stats.h"
 
 /* Confirmed entries a key above its limit may check per jiffy. */
@@ -474,7 +475,7 @@ static struct cl_conn *cl_conn_add(struct cl_table *table, struct cl_key *key,
 	struct cl_conn *conn;
 	int err;
 
-	conn = kmem_cache_alloc(cl_conn_cache, GFP_ATOMIC);
+	conn = cl_fault() ? NULL : kmem_cache_alloc(cl_conn_cache, GFP_ATOMIC);
 	if (!conn)
 		return ERR_PTR(-ENOMEM);
 	cl_count_inc(table->netc, conns);
@@ -571,7 +572,7 @@ static struct cl_key *cl_key_create(struct cl_table *table,
 	struct rhash_head *old;
 	struct cl_key *key;
 
-	key = kmem_cache_alloc(cl_key_cache, GFP_ATOMIC);
+	key = cl_fault() ? NULL : kmem_cache_alloc(cl_key_cache, GFP_ATOMIC);
 	if (!key)
 		return ERR_PTR(-ENOMEM);
 	cl_count_inc(table->netc, keys);
