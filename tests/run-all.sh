@@ -6,6 +6,8 @@
 #   host/run.sh       the iptables extension against the host's netfilter
 #   qemu/run-suite.sh the module in Debian's kernels under qemu: ours and,
 #                     for the differential run, the kernel's own module
+#   stress/run.sh     the stress suite's short form (flood, races, hostile
+#                     data, teardown under load) on ours, each kernel
 #   pkg/run.sh        the Debian packages, installed into a chroot, booted
 # Each suite prints TAP-like lines ("ok N - ...", "not ok N - ...",
 # "... # SKIP reason"); this script passes them through and counts them.
@@ -46,6 +48,7 @@ for vmlinuz in /boot/vmlinuz-*; do
 	for variant in ours intree; do
 		run_suite "qemu $kver $variant" tests/qemu/run-suite.sh "$kver" "$variant"
 	done
+	run_suite "stress $kver" tests/stress/run.sh short "$kver"
 done
 
 # the Debian packages: build, install into a chroot, boot, remove

@@ -34,7 +34,7 @@ if [ "$MODE" = long ]; then
 	FLOOD_KEYS4=65536	# distinct IPv4 sources (of 2^16)
 	FLOOD_KEYS6=100000	# distinct IPv6 sources (of 2^20)
 	CT_MAX=32768
-	RACE_ROUNDS=500
+	RACE_ROUNDS=300
 	RACE_SETS="legacy:4:1 legacy:6:1 nft:4:mask nft:6:mask legacy:4:mask nft:6:1"
 	TEARDOWN_ITERS=6
 else

@@ -211,6 +211,7 @@ static void b_v2_reserved(struct rule *r, int fam, long arg)
 
 static const char *const bad_names[] = {
 	".", "..", "a/b", "/", "a\x01" "b", "\x7f", "caf\xc3\xa9", "tab\there",
+	"a b",
 };
 
 static void b_v2_name(struct rule *r, int fam, long arg)
@@ -219,13 +220,13 @@ static void b_v2_name(struct rule *r, int fam, long arg)
 	strcpy(((struct xt_connlimit_info_v2 *)r->data)->name, bad_names[arg]);
 }
 
-/* 32 printable characters, no NUL */
-static void b_v2_name_full(struct rule *r, int fam, long arg)
+/* arg printable characters (32: no room for the NUL) */
+static void b_v2_name_len(struct rule *r, int fam, long arg)
 {
-	(void)arg;
 	v2_base(r, fam);
-	memset(((struct xt_connlimit_info_v2 *)r->data)->name, 'n',
+	memset(((struct xt_connlimit_info_v2 *)r->data)->name, 0,
 	       XT_CONNLIMIT_NAME_LEN);
+	memset(((struct xt_connlimit_info_v2 *)r->data)->name, 'n', (size_t)arg);
 }
 
 /* arg 0: "web\0x..." (not NUL-padded); 1: "\0abc" (empty, then bytes) */
@@ -267,6 +268,7 @@ static const struct tcase cases[] = {
 
 	{ "v2-valid-named", "rev2", b_v2, 0, ACCEPT, { 0 }, MSG_NONE, 0 },
 	{ "v2-valid-unnamed", "rev2", b_v2_unnamed, 0, ACCEPT, { 0 }, MSG_NONE, 0 },
+	{ "v2-valid-31-chars", "rev2", b_v2_name_len, 31, ACCEPT, { 0 }, MSG_NONE, 0 },
 	{ "v2-flags-0x4", "rev2", b_v2_flags, 0x4, REF_EINVAL, MSG_OURS, 0 },
 	{ "v2-flags-0x80000000", "rev2", b_v2_flags, 0x80000000L, REF_EINVAL, MSG_OURS, 0 },
 	{ "v2-reserved0-01", "rev2", b_v2_reserved, 0x001, REF_EINVAL, MSG_OURS, 0 },
@@ -279,7 +281,8 @@ static const struct tcase cases[] = {
 	{ "v2-name-del-7f", "rev2", b_v2_name, 5, REF_EINVAL, MSG_OURS, 0 },
 	{ "v2-name-non-ascii", "rev2", b_v2_name, 6, REF_EINVAL, MSG_OURS, 0 },
 	{ "v2-name-tab", "rev2", b_v2_name, 7, REF_EINVAL, MSG_OURS, 0 },
-	{ "v2-name-32-no-nul", "rev2", b_v2_name_full, 0, REF_EINVAL, MSG_OURS, 0 },
+	{ "v2-name-space", "rev2", b_v2_name, 8, REF_EINVAL, MSG_OURS, 0 },
+	{ "v2-name-32-no-nul", "rev2", b_v2_name_len, 32, REF_EINVAL, MSG_OURS, 0 },
 	{ "v2-name-not-nul-padded", "rev2", b_v2_name_pad, 0, REF_EINVAL, MSG_OURS, 0 },
 	{ "v2-name-empty-then-bytes", "rev2", b_v2_name_pad, 1, REF_EINVAL, MSG_OURS, 0 },
 	{ "v2-size-32", "rev2", b_v2_size, 32, REF_EINVAL, MSG_XT, 0 },
