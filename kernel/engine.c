@@ -259,21 +259,41 @@ static u64 cl_key_hash(const struct cl_table *table,
  * connections are confused only if their hashes collide (odds about
  * n^2 / 2^64 for n connections: below 10^-9 at n = 100,000), and the
  * per-table secret keeps anyone from choosing colliding tuples.
+ *
+ * Only the tuple's meaningful bytes are hashed (the family is the key's):
+ * addresses, the two protocol words (ports, ICMP id/type/code, GRE keys)
+ * and the protocol, which for IPv4 is 3 words to hash instead of 7.
  */
 static u64 cl_conn_id(const struct cl_table *table, const struct cl_key *key,
 		      const struct nf_conn *ct)
 {
+	const struct nf_conntrack_tuple *t = &ct->tuplehash[IP_CT_DIR_ORIGINAL].tuple;
+	u16 zone = nf_ct_zone_id(nf_ct_zone(ct), IP_CT_DIR_ORIGINAL);
 	struct {
 		const struct cl_key *key;
-		struct nf_conntrack_tuple tuple;
-		u64 zone;
+		__be16 sport, dport;
+		u16 zone;
+		u8 protonum, pad;
+		__be32 addr[8];		/* source, destination */
 	} in;
+	size_t len;
 
-	memset(&in, 0, sizeof(in));
 	in.key = key;
-	in.tuple = ct->tuplehash[IP_CT_DIR_ORIGINAL].tuple;
-	in.zone = nf_ct_zone_id(nf_ct_zone(ct), IP_CT_DIR_ORIGINAL);
-	return siphash(&in, sizeof(in), &table->secret) | CL_ID_CONN;
+	in.sport = t->src.u.all;
+	in.dport = t->dst.u.all;
+	in.zone = zone;
+	in.protonum = t->dst.protonum;
+	in.pad = 0;
+	if (key->id.family == NFPROTO_IPV6) {
+		memcpy(&in.addr[0], t->src.u3.ip6, 16);
+		memcpy(&in.addr[4], t->dst.u3.ip6, 16);
+		len = sizeof(in);
+	} else {
+		in.addr[0] = t->src.u3.ip;
+		in.addr[1] = t->dst.u3.ip;
+		len = offsetof(typeof(in), addr[2]);
+	}
+	return siphash(&in, len, &table->secret) | CL_ID_CONN;
 }
 
 static bool cl_ct_closed(const struct nf_conn *ct)
@@ -469,11 +489,16 @@ static void cl_key_recheck(struct cl_table *table, struct cl_key *key,
 	key->checks += cl_key_check_oldest(table, key, keep, budget);
 }
 
+/*
+ * Count @ct under @key, as a new entry unless it has one: @ct's own, or
+ * that of an earlier conntrack on the same tuple, which @ct then replaces.
+ * Caller holds key->lock.
+ */
 static struct cl_conn *cl_conn_add(struct cl_table *table, struct cl_key *key,
 				   u64 id, struct nf_conn *ct)
 {
+	struct rhash_head *old;
 	struct cl_conn *conn;
-	int err;
 
 	conn = cl_fault() ? NULL : kmem_cache_alloc(cl_conn_cache, GFP_ATOMIC);
 	if (!conn)
@@ -483,15 +508,20 @@ static struct cl_conn *cl_conn_add(struct cl_table *table, struct cl_key *key,
 	conn->next = NULL;
 	cl_conn_set(conn, ct, false);
 	/*
-	 * All inserts of this key's entries happen under key->lock, after a
-	 * lookup that missed, so the only failure is the table's own
-	 * (allocation, resize pressure).
+	 * All inserts of this key's entries happen under key->lock, so an
+	 * entry found here is one of ours, and stays.
 	 */
-	err = rhashtable_insert_fast(&table->objects, &conn->node.hash,
-				     cl_params);
-	if (err) {
+	old = rhashtable_lookup_get_insert_fast(&table->objects,
+						&conn->node.hash, cl_params);
+	if (old) {
 		cl_conn_free(table, conn);
-		return ERR_PTR(err);
+		if (IS_ERR(old))
+			return ERR_CAST(old);
+		conn = container_of(old, struct cl_conn, node.hash);
+		/* A new conntrack on the same tuple replaces the old one. */
+		if (cl_conn_ct(conn) != ct)
+			cl_conn_set(conn, ct, cl_conn_pending(conn));
+		return conn;
 	}
 	if (nf_ct_is_confirmed(ct))
 		cl_confirmed_push(key, conn);
@@ -544,10 +574,17 @@ static int cl_key_count(struct cl_table *table, struct cl_key *key,
 	}
 
 	id = cl_conn_id(table, key, ct);
-	found = rhashtable_lookup(&table->objects, &id, cl_params);
+	/*
+	 * A confirmed conntrack has most likely been counted (every packet
+	 * of a connection may come here): look it up.  An unconfirmed one
+	 * is new but for a tuple reused at once: insert, and look up on the
+	 * way (rhashtable walks the chain before inserting anyway).
+	 */
+	found = NULL;
+	if (nf_ct_is_confirmed(ct))
+		found = rhashtable_lookup(&table->objects, &id, cl_params);
 	if (found) {
 		conn = container_of(found, struct cl_conn, node.hash);
-		/* A new conntrack on the same tuple replaces the old one. */
 		if (cl_conn_ct(conn) != ct)
 			cl_conn_set(conn, ct, cl_conn_pending(conn));
 	} else {
