@@ -217,3 +217,27 @@ case_named_netns_gone() {
 	busywait 10000 object_is named_tables 0 ||
 		fail "named_tables $(object_count named_tables) after the namespace went"
 }
+
+# rules the stock extension added (revision 1) are listed and saved by ours
+# (which uses revision 2 with our module loaded), so iptables-save keeps
+# them; -D by rule number deletes them (-D by specification builds a
+# revision-2 rule, which is not the same rule: README, "Named tables")
+case_named_mixed_revisions() {
+	local s out
+	modprobe xt_connlimit
+	mkns s
+	xt 4 "$s" -A INPUT -p tcp -m connlimit --connlimit-above 2 --connlimit-mask 24 -j DROP
+	(
+		use_our_ext
+		xt 4 "$s" -A INPUT -p tcp -m connlimit --connlimit-above 3 --connlimit-name n -j DROP
+		out=$(xt 4 "$s" -S INPUT)
+		log "$out"
+		grep -qF -- "-m connlimit --connlimit-above 2 --connlimit-mask 24 --connlimit-saddr -j DROP" <<<"$out" ||
+			fail "our extension does not show the stock extension's revision-1 rule: $out"
+		grep -qF -- "--connlimit-above 3 --connlimit-mask 32 --connlimit-saddr --connlimit-name n -j DROP" <<<"$out" ||
+			fail "our extension does not show its own revision-2 rule: $out"
+		xt 4 "$s" -D INPUT 1 || fail "our extension cannot delete the revision-1 rule by number"
+		out=$(xt 4 "$s" -S INPUT)
+		[ "$(grep -c connlimit <<<"$out")" = 1 ] || fail "after -D INPUT 1: $out"
+	)
+}
