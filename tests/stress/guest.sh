@@ -36,7 +36,8 @@ if [ "$MODE" = long ]; then
 	CT_MAX=32768
 	RACE_ROUNDS=300
 	RACE_SETS="legacy:4:1 legacy:6:1 nft:4:mask nft:6:mask legacy:4:mask nft:6:1"
-	TEARDOWN_ITERS=6
+	TEARDOWN_ITERS=8	# pairs of namespaces killed under load
+	TEARDOWN_INNER=4	# replace/delete/flush rounds in each
 else
 	FLOOD_SYNS=30000
 	FLOOD_KEYS4=20000
@@ -44,9 +45,13 @@ else
 	CT_MAX=8192
 	RACE_ROUNDS=100
 	RACE_SETS="legacy:4:1 nft:6:mask"
-	TEARDOWN_ITERS=2
+	TEARDOWN_ITERS=3
+	TEARDOWN_INNER=2
 fi
 FREE_MS=30000		# objects must be freed this soon after the flush
+# for development: STRESS_TEARDOWN_ITERS, STRESS_RACE_ROUNDS in testbed.conf
+TEARDOWN_ITERS=${STRESS_TEARDOWN_ITERS:-$TEARDOWN_ITERS}
+RACE_ROUNDS=${STRESS_RACE_ROUNDS:-$RACE_ROUNDS}
 RACE_LIMIT=4		# --connlimit-above in the race cases
 RACE_THREADS=4		# client threads, pinned to the vCPUs in turn
 RACE_ATTEMPTS=8		# connects per thread per round
@@ -358,75 +363,83 @@ case_race() {
 
 # ---------------------------------------------------------------- 3. teardown
 
-# A ruleset for iptables-restore: connlimit in filter INPUT and raw
-# PREROUTING (before conntrack: the match finds the connection by tuple).
-ruleset() { # LIMIT MASK
+# The whole ruleset of one family for iptables-restore (it replaces the
+# tables): connlimit in filter INPUT and in raw PREROUTING (before
+# conntrack: the match finds the connection by tuple); the slow flood's
+# answers dropped in raw OUTPUT (no neighbour lookups for them).
+ruleset() { # FAMILY LIMIT MASK
+	local flood=198.19.0.0/16
+	[ "$1" = 6 ] && flood=2001:2::/48
 	cat <<-EOF
 	*raw
-	-A PREROUTING -p tcp --syn --dport 80 -m connlimit --connlimit-above 1000 --connlimit-mask $2 -j ACCEPT
+	:PREROUTING ACCEPT [0:0]
+	:OUTPUT ACCEPT [0:0]
+	-A PREROUTING -p tcp --syn --dport 80 -m connlimit --connlimit-above 1000 --connlimit-mask $3 -j ACCEPT
+	-A OUTPUT -d $flood -j DROP
 	COMMIT
 	*filter
-	-A INPUT -p tcp --syn --dport 80 -m connlimit --connlimit-above $1 -j REJECT --reject-with tcp-reset
+	:INPUT ACCEPT [0:0]
+	-A INPUT -p tcp --syn --dport 80 -m connlimit --connlimit-above $2 -j REJECT --reject-with tcp-reset
 	-A INPUT -p tcp --dport 80 -m connlimit --connlimit-upto 100000 --connlimit-daddr -j ACCEPT
 	COMMIT
 	EOF
 }
 
+# restore FAMILY NS BACKEND [--noflush]: ip(6)tables-restore of stdin.
+restore() {
+	local cmd=iptables
+	[ "$1" = 6 ] && cmd=ip6tables
+	RULE_NS[$2]=$3
+	nsx "$2" "$cmd-$3-restore" ${4:+"$4"}
+}
+
 # One pair of namespaces with rules of both backends and both families,
-# traffic flowing (churning clients, a slow flood); then changes under it.
+# traffic flowing (churning clients, a slow flood); then, under it, the
+# legacy tables replaced whole, nft rules deleted and added again in one
+# transaction, conntrack flushed; then the namespaces killed with it all.
 teardown_round() {
 	local cli srv i b fam lim
 	mkns cli srv
 	link_pair "$cli" "$srv"
-	for fam in 4 6; do
-		BACKEND=legacy ruleset 8 16 | BACKEND=legacy xt_restore $fam "$srv"
-	done
-	BACKEND=nft xt 4 "$srv" -A OUTPUT -p tcp -m connlimit --connlimit-above 100000 -j ACCEPT
+	for fam in 4 6; do ruleset $fam 8 16 | restore $fam "$srv" legacy; done
+	restore 4 "$srv" nft --noflush <<-EOF
+	*filter
+	-A OUTPUT -p tcp -m connlimit --connlimit-above 100000 -j ACCEPT
+	COMMIT
+	EOF
 	clstress -n "$srv" serve -a "${SRV4[0]}" -a "${SRV6[0]}" -p 80 >"$T/serve-$srv" 2>&1 &
 	PIDLIST+=($!)
 	disown $!
 	busywait 10000 server_ready "$T/serve-$srv" || fail "clstress serve did not start"
-	for i in 0 1 2; do
-		clstress -n "$cli" churn -s "${CLI4[$i]}" -d "${SRV4[0]}" -p 80 -c 12 -T 120 \
-			>>"$T/churn" 2>&1 &
-		PIDLIST+=($!)
-		disown $!
-		clstress -n "$cli" churn -s "${CLI6[$i]}" -d "${SRV6[0]}" -p 80 -c 12 -T 120 \
-			>>"$T/churn" 2>&1 &
-		PIDLIST+=($!)
-		disown $!
-	done
-	clstress -n "$cli" flood -s 198.19.0.0 -b 16 -k 20000 -c 2000000 -d "${SRV4[0]}" -p 80 \
+	clstress -n "$cli" churn -s "${CLI4[0]}" -d "${SRV4[0]}" -p 80 -c 6 -T 300 >>"$T/churn" 2>&1 &
+	PIDLIST+=($!)
+	disown $!
+	clstress -n "$cli" churn -s "${CLI6[0]}" -d "${SRV6[0]}" -p 80 -c 6 -T 300 >>"$T/churn" 2>&1 &
+	PIDLIST+=($!)
+	disown $!
+	clstress -n "$cli" flood -s 198.19.0.0 -b 16 -k 20000 -c 200000 -r 300 -d "${SRV4[0]}" -p 80 \
 		>/dev/null 2>&1 &
 	PIDLIST+=($!)
 	disown $!
-	busywait 20000 eval '[ "$(object_count conns)" -gt 50 ]' ||
-		fail "no traffic through the rules: $(objects | paste -s -d ' ')"
+	busywait 20000 eval '[ "$(nsx "$srv" cat /proc/sys/net/netfilter/nf_conntrack_count)" -gt 20 ]' ||
+		fail "no traffic through the rules: $(nsx "$srv" cat /proc/sys/net/netfilter/nf_conntrack_count) conntracks"
 
-	for i in 1 2 3; do
+	for i in $(seq "$TEARDOWN_INNER"); do
 		lim=$((2 + i))
-		for fam in 4 6; do
-			# full replacement of the tables, rules and all
-			{
-				echo "*filter"
-				echo ":INPUT ACCEPT [0:0]"
-				echo "-A INPUT -p tcp --syn --dport 80 -m connlimit --connlimit-above $lim -j REJECT --reject-with tcp-reset"
-				echo "COMMIT"
-			} | nsx "$srv" "$([ $fam = 6 ] && echo ip6tables || echo iptables)-legacy-restore"
-			ruleset "$lim" 16 | BACKEND=legacy xt_restore $fam "$srv"
-		done
-		for b in legacy nft; do
-			BACKEND=$b xt 4 "$srv" -I INPUT -p tcp --syn -m connlimit --connlimit-above 50 --connlimit-mask 8 -j DROP
-			BACKEND=$b xt 6 "$srv" -I INPUT -p tcp --syn -m connlimit --connlimit-above 50 --connlimit-mask 32 -j DROP
-		done
+		for fam in 4 6; do ruleset $fam "$lim" $((8 * i)) | restore $fam "$srv" legacy; done
+		restore 4 "$srv" nft --noflush <<-EOF
+		*filter
+		-I INPUT -p tcp --syn -m connlimit --connlimit-above 50 --connlimit-mask 8 -j DROP
+		-D OUTPUT -p tcp -m connlimit --connlimit-above 100000 -j ACCEPT
+		-A OUTPUT -p tcp -m connlimit --connlimit-above 100000 -j ACCEPT
+		COMMIT
+		EOF
 		nsx "$srv" conntrack -F 2>/dev/null || true
-		nap 0.3
-		for b in legacy nft; do
-			BACKEND=$b xt 4 "$srv" -D INPUT -p tcp --syn -m connlimit --connlimit-above 50 --connlimit-mask 8 -j DROP
-			BACKEND=$b xt 6 "$srv" -D INPUT -p tcp --syn -m connlimit --connlimit-above 50 --connlimit-mask 32 -j DROP
-		done
-		ruleset "$lim" 24 | BACKEND=nft xt_restore 4 "$srv"
-		nap 0.3
+		restore 4 "$srv" nft --noflush <<-EOF
+		*filter
+		-D INPUT -p tcp --syn -m connlimit --connlimit-above 50 --connlimit-mask 8 -j DROP
+		COMMIT
+		EOF
 	done
 	log "round: $(objects | head -n 3 | paste -s -d ' ') before the namespaces go"
 	# the namespaces go with their rules and live connections: kill what
@@ -443,8 +456,9 @@ refcnt_is_zero() { [ "$(module_refcnt)" = 0 ]; }
 case_teardown() {
 	local i srv t0 c
 	for i in $(seq "$TEARDOWN_ITERS"); do
+		t0=$(uptime_ms)
 		teardown_round
-		log "teardown round $i done"
+		log "teardown round $i done in $(($(uptime_ms) - t0)) ms"
 	done
 	t0=$(uptime_ms)
 	busywait 60000 refcnt_is_zero ||

@@ -5,12 +5,13 @@
  * time) and sends only to the addresses it is given.
  *
  *   clstress [-n NETNS] flood -s BASE -b BITS -k KEYS -c COUNT -d DST -p PORT
- *			      [-P CPU]
+ *			      [-P CPU] [-r RATE]
  *	COUNT raw TCP SYNs (IPv4 or IPv6, after BASE's family) to DST:PORT.
  *	Source i is BASE + mix(i mod KEYS), mix a bijection of the low BITS
  *	bits (BITS <= 24, KEYS <= 2^BITS): KEYS distinct addresses in a
  *	scrambled order, each one's source port moving on every time it
- *	comes round, so every SYN is a new connection.  Prints
+ *	comes round, so every SYN is a new connection.  -r: at most RATE
+ *	SYNs a second (background load), else as fast as it can.  Prints
  *	"flood sent=N err=E distinct=D ms=T" (D counted with a bitmap).
  *
  *   clstress race -S SRVNS -C CLINS -d DST -p PORT -s SRC[,SRC...]
@@ -74,7 +75,7 @@ static void __attribute__((noreturn)) die(const char *what)
 static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr,
-		"usage: clstress [-n NETNS] flood -s BASE -b BITS -k KEYS -c COUNT -d DST -p PORT [-P CPU]\n"
+		"usage: clstress [-n NETNS] flood -s BASE -b BITS -k KEYS -c COUNT -d DST -p PORT [-P CPU] [-r RATE]\n"
 		"       clstress race -S SRVNS -C CLINS -d DST -p PORT -s SRC[,SRC...] -l LIMIT\n"
 		"                [-t THREADS] [-a ATTEMPTS] [-r ROUNDS]\n"
 		"       clstress [-n NETNS] serve -a ADDR... -p PORT\n"
@@ -311,6 +312,7 @@ static int flood_main(int argc, char **argv)
 {
 	const char *base = NULL, *dst = NULL;
 	long bits = 16, keys = 0, count = 0, i, sent = 0, errs = 0, distinct = 0;
+	long rate = 0;
 	int port = 0, cpu = -1, opt, fd, v6, n, j;
 	struct sockaddr_storage sbase, sdst;
 	struct pkt pkts[BATCH];
@@ -320,7 +322,7 @@ static int flood_main(int argc, char **argv)
 	uint32_t seed, low;
 	uint64_t t0;
 
-	while ((opt = getopt(argc, argv, "s:b:k:c:d:p:P:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:b:k:c:d:p:P:r:")) != -1) {
 		switch (opt) {
 		case 's': base = optarg; break;
 		case 'b': bits = num(optarg, 1, 24); break;
@@ -329,6 +331,7 @@ static int flood_main(int argc, char **argv)
 		case 'd': dst = optarg; break;
 		case 'p': port = (int)num(optarg, 1, 65535); break;
 		case 'P': cpu = (int)num(optarg, 0, 1023); break;
+		case 'r': rate = num(optarg, 1, 10000000); break;
 		default: usage();
 		}
 	}
@@ -373,6 +376,12 @@ static int flood_main(int argc, char **argv)
 
 	t0 = now_ms();
 	for (i = 0; i < count; i += n) {
+		if (rate) {
+			long ahead = (long)(i * 1000 / rate) - (long)(now_ms() - t0);
+
+			if (ahead > 0)
+				usleep((useconds_t)ahead * 1000);
+		}
 		n = count - i < BATCH ? (int)(count - i) : BATCH;
 		for (j = 0; j < n; j++) {
 			long k = i + j, round = k / keys;
