@@ -744,21 +744,36 @@ static struct xtables_match connlimit_matches[] = {
  * Extension connlimit is not supported, missing kernel module?", e.g. for
  * the second connlimit match of a rule or the second rule listed.  So the
  * choice is made here, while libxtables loads this file, and the entries
- * of that family it did not take (all of them if it took none) are given
- * a family that no lookup asks for.  Without libxtables set up (xt_params
- * unset) there is nothing to look up yet.
+ * of that family above the chosen revision (all of them if it took none)
+ * are given a family that no lookup asks for.
+ *
+ * Lower revisions libxtables drops, though the kernel that has revision 2
+ * has revision 1 too: a rule another extension added as revision 1 (the
+ * stock one, say) would list as "[unsupported revision]" and be lost by
+ * iptables-save.  Listing finds a rule's revision by following the chosen
+ * entry's next pointers through entries of the same name and family
+ * (xtables_find_match_revision), so the lower ones are put there.
+ * Without libxtables set up (xt_params unset) there is nothing to look up
+ * yet.
  */
 static void connlimit_retire_unchosen(void)
 {
-	const struct xtables_match *chosen;
+	struct xtables_match *chosen, *tail, *m;
 	unsigned int i;
 
 	chosen = xtables_find_match("connlimit", XTF_DONT_LOAD, NULL);
+	tail = chosen;
 	for (i = 0; i < CONNLIMIT_NMATCHES; i++) {
-		struct xtables_match *m = &connlimit_matches[i];
-
+		m = &connlimit_matches[i];
 		if (m == chosen || (chosen && m->family != chosen->family))
 			continue;
+		if (chosen && m->revision < chosen->revision) {
+			/* The array lists revision 1 first: one link each. */
+			m->next = tail->next;
+			tail->next = m;
+			tail = m;
+			continue;
+		}
 		m->family = NFPROTO_NUMPROTO;
 	}
 }
