@@ -13,10 +13,6 @@
 #                        SYN flood, connect races, teardown under load,
 #                        hostile rule data (tests/stress; its short form
 #                        is part of "make check")
-#   make stress          the stress suite in qemu on every installed kernel:
-#                        SYN flood, connect races, teardown under load,
-#                        hostile rule data (tests/stress; its short form
-#                        is part of "make check")
 #   make bench           benchmarks in qemu: no rule vs the kernel's connlimit
 #                        vs ours; writes docs/benchmarks.md (BENCH_KERNEL=6.12
 #                        for the other kernel; not part of "make check")
@@ -57,7 +53,7 @@ MODULE_SRCS := Kbuild VERSION $(wildcard include/*.h) $(wildcard kernel/*.c kern
 
 .PHONY: all module module-fault modules-all userspace check demo clean style man \
 	install install-module install-userspace install-man uninstall \
-	dkms-src dkms-install dkms-remove bench stress stress
+	dkms-src dkms-install dkms-remove bench stress
 
 INSTALL ?= install
 PREFIX ?= /usr
@@ -191,9 +187,6 @@ dkms-remove:
 
 demo:
 	tests/qemu/demo.sh
-
-stress: modules-all userspace
-	tests/stress/run.sh long
 
 stress: modules-all userspace
 	tests/stress/run.sh long
