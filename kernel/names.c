@@ -101,6 +101,9 @@ struct cl_name {
 
 static unsigned int cl_net_id __read_mostly;
 
+/* Runs the expiry works; module exit drains it before the code goes. */
+static struct workqueue_struct *cl_names_wq __read_mostly;
+
 static struct cl_net *cl_net(const struct net *net)
 {
 	return net_generic(net, cl_net_id);
@@ -472,8 +475,7 @@ void cl_name_put(struct cl_name *cname)
 			cl_name_unlink(cname);
 			unlinked = true;
 		} else {
-			queue_delayed_work(system_power_efficient_wq,
-					   &cname->expire,
+			queue_delayed_work(cl_names_wq, &cname->expire,
 					   (unsigned long)grace_period * HZ);
 		}
 	}
@@ -562,10 +564,23 @@ static struct pernet_operations cl_net_ops = {
 
 int cl_names_init(void)
 {
-	return register_pernet_subsys(&cl_net_ops);
+	int ret;
+
+	cl_names_wq = alloc_workqueue("xt_connlimit_names", WQ_UNBOUND, 0);
+	if (!cl_names_wq)
+		return -ENOMEM;
+	ret = register_pernet_subsys(&cl_net_ops);
+	if (ret)
+		destroy_workqueue(cl_names_wq);
+	return ret;
 }
 
+/*
+ * Every namespace's exit frees its idle names, but an expiry work that
+ * took its name off just before may still be freeing it: wait for it.
+ */
 void cl_names_exit(void)
 {
 	unregister_pernet_subsys(&cl_net_ops);
+	destroy_workqueue(cl_names_wq);
 }
