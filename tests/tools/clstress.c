@@ -59,18 +59,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tools.h"
+
+const char *prog = "clstress";
+
 #define MAX_ADDRS	16
 #define MAX_THREADS	16
 #define MAX_ATTEMPTS	256
 #define MAX_CONC	1024
 #define BATCH		64
 #define CONNECT_MS	5000
-
-static void __attribute__((noreturn)) die(const char *what)
-{
-	perror(what);
-	exit(2);
-}
 
 static void __attribute__((noreturn)) usage(void)
 {
@@ -103,21 +101,6 @@ static uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void enter_netns(const char *name)
-{
-	char path[4096];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s%s",
-		 strchr(name, '/') ? "" : "/run/netns/", name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
-		fprintf(stderr, "clstress: netns %s: %s\n", path, strerror(errno));
-		exit(2);
-	}
-	close(fd);
 }
 
 static void pin_cpu(int cpu)
@@ -907,11 +890,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	setrlimit(RLIMIT_NOFILE, &rl);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc >= 3 && strcmp(argv[1], "-n") == 0) {
-		enter_netns(argv[2]);
-		argc -= 2;
-		argv += 2;
-	}
+	netns_option(&argc, &argv);
 	if (argc < 2)
 		usage();
 	if (strcmp(argv[1], "flood") == 0)

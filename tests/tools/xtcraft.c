@@ -55,6 +55,9 @@
 #include <linux/netfilter_ipv6/ip6_tables.h>
 
 #include "xt_connlimit.h"
+#include "tools.h"
+
+const char *prog = "xtcraft";
 
 #define TABLE_MAX	(1 << 20)
 #define NFT_TABLE	"xtcraft"
@@ -62,12 +65,6 @@
 
 _Static_assert(sizeof(struct xt_connlimit_info) == 32, "rev 1 ABI");
 _Static_assert(sizeof(struct xt_connlimit_info_v2) == 72, "rev 2 ABI");
-
-static void __attribute__((noreturn)) die(const char *what)
-{
-	perror(what);
-	exit(2);
-}
 
 static void __attribute__((noreturn)) usage(void)
 {
@@ -975,29 +972,10 @@ static int revision_main(int argc, char **argv)
 	return 0;
 }
 
-static void enter_netns(const char *name)
-{
-	char path[4096];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s%s",
-		 strchr(name, '/') ? "" : "/run/netns/", name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
-		fprintf(stderr, "xtcraft: netns %s: %s\n", path, strerror(errno));
-		exit(2);
-	}
-	close(fd);
-}
-
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc >= 3 && !strcmp(argv[1], "-n")) {
-		enter_netns(argv[2]);
-		argc -= 2;
-		argv += 2;
-	}
+	netns_option(&argc, &argv);
 	if (argc < 2)
 		usage();
 	if (!strcmp(argv[1], "run"))
