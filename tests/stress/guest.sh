@@ -102,15 +102,27 @@ slabs_zero() {
 	done
 }
 
-kmsg_lines() { dmesg | wc -l; }
+# kmsg_mark: a line of our own in the kernel log; prints its text.
+kmsg_mark() {
+	local m="stress: case begins, mark $(rand_suffix)$(rand_suffix)"
+	echo "$m" >/dev/kmsg
+	echo "$m"
+}
 
-# case_end MARK: the checks every case ends with.  MARK: kernel log lines
-# before the case.
+# kmsg_since MARK: the kernel log after MARK's line (all of it if the mark
+# has scrolled out of the ring buffer), without timestamps.
+kmsg_since() {
+	dmesg | sed 's/^\[[ 0-9.]*\] //' |
+		awk -v m="$1" '{ all[NR] = $0 } f { print } $0 == m { f = 1 }
+			END { if (!f) for (i = 1; i <= NR; i++) print all[i] }'
+}
+
+# case_end MARK: the checks every case ends with.  MARK: from kmsg_mark at
+# the start of the case.
 case_end() {
 	local mark=$1 c bad
 	cleanup_case
-	bad=$(dmesg | tail -n +"$((mark + 1))" | sed 's/^\[[ 0-9.]*\] //' |
-		grep -E -e "$BAD_KERNEL_LOG" || true)
+	bad=$(kmsg_since "$mark" | grep -E -e "$BAD_KERNEL_LOG" || true)
 	[ -z "$bad" ] || fail "kernel log during the case: $(head -n 3 <<<"$bad")"
 	busywait 30000 objects_zero ||
 		fail "objects left after the case: $(objects | paste -s -d ' ')"
@@ -126,7 +138,7 @@ case_end() {
 # with_end FUNCTION ARGS...: the case, then case_end.
 with_end() {
 	local mark
-	mark=$(kmsg_lines)
+	mark=$(kmsg_mark)
 	"$@"
 	case_end "$mark"
 }
