@@ -299,11 +299,12 @@ case_flood() {
 
 	# The bound: conntrack's limit, plus the entries of conntracks that
 	# died (early drop makes room for each new SYN) and that no background
-	# pass (one a second, each maybe longer than that under TCG) has swept
-	# yet: three seconds of this flood, or a quarter of the limit if more.
+	# pass (one a second, later on a loaded host: 0.9 to 2.6 s of flood
+	# seen) has swept yet: four seconds of this flood, or conntrack's limit
+	# again if that is more.  A leak grows toward the SYNs admitted.
 	rate=$((sent * 1000 / (fms > 0 ? fms : 1)))
-	slack=$((3 * rate))
-	[ "$slack" -ge $((CT_MAX / 4)) ] || slack=$((CT_MAX / 4))
+	slack=$((4 * rate))
+	[ "$slack" -ge "$CT_MAX" ] || slack=$CT_MAX
 	bound=$((CT_MAX + slack))
 	log "flood: $sent SYNs ($errs send errors) from $distinct distinct sources in $fms ms ($rate/s)"
 	log "peaks: keys $pk, conns $pc, conns over conntrack's count $px; conntrack $pct (max $CT_MAX); bound $CT_MAX + $slack = $bound"
