@@ -2,8 +2,9 @@
 /*
  * cl-harness: drive an iptables match extension the way iptables does,
  * with no kernel: options in, text out.  Built for libxt_connlimit.so, to
- * test revisions the running kernel cannot load (and to serve as a fuzz
- * target); any match extension works.
+ * test revisions the running kernel cannot load; any match extension
+ * works.  tests/fuzz/cl-fuzz.c includes this file for its parse and output
+ * code (its main is renamed there).
  *
  *   cl-harness -l LIB [-4|-6] [-r REV] [-m NAME] [-h | -d HEX] [--] ARG...
  *
@@ -139,7 +140,8 @@ static void harness_parse(struct xtables_match *m, int argc, char **argv)
 	harness_globals.opts = opts;
 
 	opterr = 0;
-	optind = 1;
+	/* 0, not 1: glibc then drops all state of an earlier getopt run. */
+	optind = 0;
 	while ((c = getopt_long(argc, argv, "-:", opts, NULL)) != -1) {
 		switch (c) {
 		case 1:
@@ -167,6 +169,19 @@ static void harness_parse(struct xtables_match *m, int argc, char **argv)
 	if (invert)
 		xtables_error(PARAMETER_PROBLEM, "\"!\" before nothing");
 	xtables_option_mfcall(m);
+}
+
+/* As iptables sets up a match it is about to parse or list. */
+static void harness_alloc_match(struct xtables_match *m)
+{
+	size_t size = XT_ALIGN(sizeof(struct xt_entry_match)) + m->size;
+
+	m->m = xtables_calloc(1, size);
+	m->m->u.match_size = size;
+	snprintf(m->m->u.user.name, sizeof(m->m->u.user.name), "%s", m->name);
+	m->m->u.user.revision = m->revision;
+	if (m->udata_size)
+		m->udata = xtables_calloc(1, m->udata_size);
 }
 
 static void harness_output(struct xtables_match *m, uint8_t family)
@@ -213,7 +228,6 @@ int main(int argc, char **argv)
 	uint8_t family = NFPROTO_IPV4;
 	struct xtables_match *m;
 	bool help = false;
-	size_t size;
 	char *end;
 	int i;
 
@@ -264,15 +278,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
-	/* As iptables sets up a match it is about to parse. */
-	size = XT_ALIGN(sizeof(struct xt_entry_match)) + m->size;
-	m->m = xtables_calloc(1, size);
-	m->m->u.match_size = size;
-	snprintf(m->m->u.user.name, sizeof(m->m->u.user.name), "%s", m->name);
-	m->m->u.user.revision = m->revision;
-	if (m->udata_size)
-		m->udata = xtables_calloc(1, m->udata_size);
-
+	harness_alloc_match(m);
 	if (hex) {
 		if (i < argc)
 			usage("-d takes no options after it");
