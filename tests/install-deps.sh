@@ -23,6 +23,9 @@ pkgs=(
 	# install them into (dkms itself is needed only inside that chroot)
 	debhelper dh-dkms dpkg-dev fakeroot lintian debootstrap
 	debian-archive-keyring zstd
+	# fuzzing (tests/fuzz): clang with libFuzzer and the sanitizers'
+	# runtimes, llvm-cov for the coverage report, xxd for mkcorpus.sh
+	clang-14 libclang-rt-14-dev llvm-14 xxd
 	"$@"
 )
 
