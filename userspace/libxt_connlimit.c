@@ -440,15 +440,29 @@ static void connlimit_print(const struct xt_entry_match *match,
 	       info->limit);
 }
 
-/* Revision 2: revision 1's output, then the name if the rule has one. */
+/*
+ * Revision 2: revision 1's output, then the name if the rule has one.  A
+ * control character (only in a name from a kernel bug or another tool)
+ * is written as \xNN: it would end the line or reach the terminal.
+ */
 static void connlimit_print2(const struct xt_entry_match *match,
 			     uint8_t family)
 {
 	const struct xt_connlimit_info_v2 *info = (const void *)match->data;
+	size_t i, len = connlimit_name_len(info);
+	unsigned char c;
 
 	connlimit_print(match, family);
-	if (info->name[0] != '\0')
-		printf(" name %.*s", (int)connlimit_name_len(info), info->name);
+	if (len == 0)
+		return;
+	printf(" name ");
+	for (i = 0; i < len; i++) {
+		c = info->name[i];
+		if (iscntrl(c))
+			printf("\\x%02x", c);
+		else
+			putchar(c);
+	}
 }
 
 static void connlimit_print_v4(const void *ip,
@@ -483,13 +497,14 @@ static void connlimit_save(const struct xt_entry_match *match,
  * Revision 2: revision 1's options, then the name if the rule has one.  A
  * name this extension would not have stored (a kernel bug or another tool)
  * is written quoted, so the line still parses and iptables-restore says
- * what is wrong with it.
+ * what is wrong with it; its control characters are written as spaces (a
+ * newline would end the line, and the name is refused all the same).
  */
 static void connlimit_save2(const struct xt_entry_match *match,
 			    uint8_t family)
 {
 	const struct xt_connlimit_info_v2 *info = (const void *)match->data;
-	size_t len = connlimit_name_len(info);
+	size_t i, len = connlimit_name_len(info);
 	char name[XT_CONNLIMIT_NAME_LEN + 1], why[CONNLIMIT_WHY_LEN];
 
 	connlimit_save(match, family);
@@ -502,6 +517,9 @@ static void connlimit_save2(const struct xt_entry_match *match,
 	}
 	memcpy(name, info->name, len);
 	name[len] = '\0';
+	for (i = 0; i < len; i++)
+		if (iscntrl((unsigned char)name[i]))
+			name[i] = ' ';
 	xtables_save_string(name);
 }
 
