@@ -17,16 +17,23 @@
  * entries checked on the way are bounded per packet and per jiffy.
  *
  * How the engine learns that a connection is gone.  An out-of-tree module
- * gets no callback when a conntrack dies, so each entry keeps a pointer to
- * its nf_conn WITHOUT a reference (nothing is pinned: a dead conntrack
- * never occupies nf_conntrack_max on our behalf, and no namespace teardown
- * waits for us).  nf_conn is SLAB_TYPESAFE_BY_RCU: under RCU the memory
- * stays an nf_conn, though it may be freed and reused.  cl_conn_state()
- * takes a reference only if the refcount is not zero, then checks that the
- * object is still our connection (net, ORIGINAL tuple, zone) and alive
- * (not dying, not expired, TCP not in TIME_WAIT/CLOSE).  A conntrack that
- * was never confirmed (the packet was refused here or dropped later) is
- * freed with its packet, so its entry is seen dead at the next check.
+ * gets no callback when a conntrack dies, so each entry holds a reference
+ * to its nf_conn and looks at it when it is checked: a conntrack that is
+ * dying, expired or a TCP connection in TIME_WAIT/CLOSE is gone; one never
+ * confirmed that only we still hold (the packet was refused here or
+ * dropped later) is gone too.  The entry then drops its reference.  While
+ * we hold it, the object cannot be freed or reused, so it needs no other
+ * identity check.  (A pointer kept without a reference would not do:
+ * SLAB_TYPESAFE_BY_RCU keeps a freed nf_conn an nf_conn only for readers
+ * that found it within the same RCU read-side section; later its slab page
+ * may be given back and reused for anything.)
+ *
+ * The price: a dead conntrack stays allocated, and in conntrack's count,
+ * until we check it -- within a background pass (a second) for keys of up
+ * to CL_SWEEP_MIN connections, CL_SWEEP_PASSES passes for larger ones.
+ * Conntrack's early drop does not wait for it (a dead entry is already out
+ * of its hash), and a namespace going away waits for the work to let go
+ * of its conntracks, at most that long.
  *
  * When entries are checked.  A dead entry can only make a count too high,
  * so a count that is not above the rule's limit needs no check at all: the
@@ -68,7 +75,8 @@
  *
  * The upstream nf_conncount bugs, and how each is excluded here:
  *  1. Confirm race (tuple not yet in the conntrack hash): we never look the
- *     tuple up; an unconfirmed conntrack is checked through its own object.
+ *     tuple up; an unconfirmed conntrack is checked through its own object,
+ *     which our reference keeps.
  *  2. "Error" vs "count 0": the count includes the packet's connection, so
  *     it is >= 1; errors are negative and distinct.
  *  3. Zone comparison: the ORIGINAL-direction zone id is part of the entry's
@@ -85,8 +93,9 @@
  *  8. GC skip heuristics: checks are skipped only where no answer depends
  *     on them (a count not above the limit), and the per-jiffy budget is
  *     reset whenever jiffies moved on, so it cannot stick.
- *  9. Conntrack reference leaks: references live only inside
- *     cl_conn_state() and the caller's lookup, each put on every path.
+ *  9. Conntrack reference leaks: an entry's reference is taken when the
+ *     entry is made or its conntrack replaced, and put when it is removed
+ *     (cl_conn_drop()) or its table destroyed: nowhere else.
  * 10. Shared lock arrays and hash seeds: none; everything is per table.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -135,7 +144,6 @@ struct cl_node {
 struct cl_table {
 	struct rhashtable objects;	/* keys and entries, by cl_node.id */
 	siphash_key_t secret;		/* keys every id, per table */
-	possible_net_t net;
 	struct cl_counters __percpu *netc;	/* the namespace's counters */
 	struct llist_head keys;		/* every hashed key, for the work */
 	/*
@@ -200,7 +208,8 @@ struct cl_conn {
 	struct cl_node node;
 	union {
 		struct {
-			unsigned long ct_pending;	/* nf_conn * | PENDING */
+			/* referenced nf_conn * | PENDING */
+			unsigned long ct_pending;
 			struct cl_conn *next;	/* in one of the key's queues */
 		};
 		struct rcu_head rcu;	/* once unhashed */
@@ -311,35 +320,43 @@ static bool cl_ct_closed(const struct nf_conn *ct)
 }
 
 /*
- * Is the conntrack behind @conn still the connection we counted, and alive?
- * Caller holds rcu_read_lock(): @conn->ct may have been freed and reused, but
- * stays an nf_conn (SLAB_TYPESAFE_BY_RCU).  A zero refcount means freed; a
- * reference taken on a reused object is checked against our identity and
- * dropped.  Reuse for a new conntrack of the very same connection (same net,
- * tuple and zone) keeps counting, which is what that connection is.
+ * Is the conntrack behind @conn still alive, and confirmed?  We hold a
+ * reference, so it is still the conntrack we counted.  An unconfirmed one
+ * that nobody but us holds was never confirmed and never will be.
  */
 static enum cl_conn_state cl_conn_state(const struct cl_table *table,
-					const struct cl_key *key,
 					const struct cl_conn *conn)
 {
 	struct nf_conn *ct = cl_conn_ct(conn);
-	enum cl_conn_state state = CL_CONN_DEAD;
 
 	cl_count_inc(table->netc, checks);
-	if (!refcount_inc_not_zero(&ct->ct_general.use))
-		return CL_CONN_DEAD;
-	/* Read the identity only after the refcount, as conntrack does. */
-	smp_acquire__after_ctrl_dep();
-
-	if (net_eq(nf_ct_net(ct), read_pnet(&table->net)) &&
-	    cl_conn_id(table, key, ct) == conn->node.id && !cl_ct_closed(ct))
-		state = nf_ct_is_confirmed(ct) ? CL_CONN_CONFIRMED :
-						 CL_CONN_UNCONFIRMED;
-	nf_ct_put(ct);
-	return state;
+	if (!nf_ct_is_confirmed(ct))
+		return refcount_read(&ct->ct_general.use) > 1 ?
+		       CL_CONN_UNCONFIRMED : CL_CONN_DEAD;
+	return cl_ct_closed(ct) ? CL_CONN_DEAD : CL_CONN_CONFIRMED;
 }
 
-/* Free an entry no lookup can reach (never hashed, or table going). */
+/* Put the entry's conntrack. */
+static void cl_conn_drop(struct cl_conn *conn)
+{
+	nf_ct_put(cl_conn_ct(conn));
+}
+
+/*
+ * Point @conn at @ct, a new conntrack on the tuple of its old one (the old
+ * connection is gone, the new one counts in its place).
+ */
+static void cl_conn_replace(struct cl_conn *conn, struct nf_conn *ct)
+{
+	nf_conntrack_get(&ct->ct_general);
+	cl_conn_drop(conn);
+	cl_conn_set(conn, ct, cl_conn_pending(conn));
+}
+
+/*
+ * Free an entry no lookup can reach (never hashed, or table going); its
+ * reference, if it took one, is the caller's to drop.
+ */
 static void cl_conn_free(struct cl_table *table, struct cl_conn *conn)
 {
 	kmem_cache_free(cl_conn_cache, conn);
@@ -418,6 +435,7 @@ static void cl_conn_file(struct cl_table *table, struct cl_key *key,
 		key->count--;
 		cl_count_inc(table->netc, freed);
 		cl_count_dec(table->netc, conns);
+		cl_conn_drop(conn);
 		call_rcu(&conn->rcu, cl_conn_free_rcu);
 	}
 }
@@ -433,7 +451,7 @@ static void cl_key_check_pending(struct cl_table *table, struct cl_key *key,
 	for (; conn; conn = next) {
 		next = conn->next;
 		cl_conn_file(table, key, conn, keep,
-			     cl_conn_state(table, key, conn));
+			     cl_conn_state(table, conn));
 	}
 }
 
@@ -454,7 +472,7 @@ static unsigned int cl_key_check_oldest(struct cl_table *table,
 
 	for (; done < budget && key->confirmed_tail; done++) {
 		head = key->confirmed_tail->next;
-		state = cl_conn_state(table, key, head);
+		state = cl_conn_state(table, head);
 		if (state == CL_CONN_CONFIRMED)
 			key->confirmed_tail = head;	/* head becomes tail */
 		else
@@ -518,11 +536,11 @@ static struct cl_conn *cl_conn_add(struct cl_table *table, struct cl_key *key,
 		if (IS_ERR(old))
 			return ERR_CAST(old);
 		conn = container_of(old, struct cl_conn, node.hash);
-		/* A new conntrack on the same tuple replaces the old one. */
 		if (cl_conn_ct(conn) != ct)
-			cl_conn_set(conn, ct, cl_conn_pending(conn));
+			cl_conn_replace(conn, ct);
 		return conn;
 	}
+	nf_conntrack_get(&ct->ct_general);
 	if (nf_ct_is_confirmed(ct))
 		cl_confirmed_push(key, conn);
 	else
@@ -586,7 +604,7 @@ static int cl_key_count(struct cl_table *table, struct cl_key *key,
 	if (found) {
 		conn = container_of(found, struct cl_conn, node.hash);
 		if (cl_conn_ct(conn) != ct)
-			cl_conn_set(conn, ct, cl_conn_pending(conn));
+			cl_conn_replace(conn, ct);
 	} else {
 		conn = cl_conn_add(table, key, id, ct);
 		if (IS_ERR(conn))
@@ -835,7 +853,6 @@ struct cl_table *cl_table_create(struct net *net,
 		return NULL;
 	}
 	get_random_bytes(&table->secret, sizeof(table->secret));
-	write_pnet(&table->net, net);
 	table->netc = netc;
 	table->peaks = peaks;
 	init_llist_head(&table->keys);
@@ -850,11 +867,15 @@ static void cl_object_free_now(void *ptr, void *arg)
 {
 	struct cl_table *table = arg;
 	struct cl_node *node = ptr;
+	struct cl_conn *conn;
 
-	if (node->id & CL_ID_CONN)
-		cl_conn_free(table, container_of(node, struct cl_conn, node));
-	else
+	if (node->id & CL_ID_CONN) {
+		conn = container_of(node, struct cl_conn, node);
+		cl_conn_drop(conn);
+		cl_conn_free(table, conn);
+	} else {
 		cl_key_free(table, container_of(node, struct cl_key, node));
+	}
 }
 
 /*

@@ -229,7 +229,9 @@ static int connlimit_mt_check_v2(const struct xt_mtchk_param *par)
 			return -EINVAL;
 		}
 	}
-	if (info->name[0] && !cl_name_valid(info->name)) {
+	/* Unnamed: every byte zero, as the header says; named: valid. */
+	if (info->name[0] ? !cl_name_valid(info->name) :
+	    !!memchr_inv(info->name, 0, sizeof(info->name))) {
 		pr_info_ratelimited("invalid table name: 1 to %u printable characters, NUL-terminated and padded, no space or '/', not \".\" or \"..\"\n",
 				    XT_CONNLIMIT_NAME_LEN - 1);
 		return -EINVAL;
