@@ -12,7 +12,8 @@
 #   make stress          the stress suite in qemu on every installed kernel:
 #                        SYN flood, connect races, teardown under load,
 #                        hostile rule data (tests/stress; its short form
-#                        is part of "make check")
+#                        is part of "make check"), and 300 s of tests/fuzz
+#                        (libFuzzer over the extension; 60 s in "make check")
 #   make bench           benchmarks in qemu: no rule vs the kernel's connlimit
 #                        vs ours; writes docs/benchmarks.md (BENCH_KERNEL=6.12
 #                        for the other kernel; not part of "make check")
@@ -189,7 +190,7 @@ demo:
 	tests/qemu/demo.sh
 
 stress: modules-all userspace
-	tests/stress/run.sh long
+	tests/stress/run.sh long; rc=$$?; tests/fuzz/run.sh 300 || rc=1; exit $$rc
 
 BENCH_KERNEL ?= 6.1
 bench:

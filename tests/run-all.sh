@@ -4,6 +4,7 @@
 # make check: every suite, one summary line at the end.
 #   style/run.sh      checkpatch, W=1 + sparse builds for each kernel
 #   host/run.sh       the iptables extension against the host's netfilter
+#   fuzz/run.sh       libFuzzer over the extension's parse/print/save/xlate (60 s)
 #   qemu/run-suite.sh the module in Debian's kernels under qemu: ours and,
 #                     for the differential run, the kernel's own module
 #   stress/run.sh     the stress suite's short form (flood, races, hostile
@@ -41,6 +42,7 @@ run_suite style tests/style/run.sh
 make --no-print-directory modules-all userspace >/dev/null 2>&1 ||
 	echo "not ok - module and extension build (see 'make modules-all userspace')" | tee -a "$results"
 run_suite host tests/host/run.sh
+run_suite fuzz tests/fuzz/run.sh 60
 
 for vmlinuz in /boot/vmlinuz-*; do
 	kver=${vmlinuz#/boot/vmlinuz-}
