@@ -5,7 +5,7 @@
 #   make                 module for KDIR + the iptables extension
 #   make modules-all     module for every installed Debian header set
 #   make module-fault    test-only module failing every FAULT_EVERY-th
-#                        packet-path allocation (build/<release>-fault/)
+#                        packet-path allocation (build/fault/<release>/)
 #   make check           everything: style/W=1/sparse builds, host tests,
 #                        the qemu suites on 6.1 and 6.12 (see README.md)
 #   make demo            boot 6.1 in qemu and watch a limit being enforced
@@ -69,13 +69,12 @@ MAN8 := $(BUILD)/man/xt_connlimit.8
 
 all: module userspace
 
-# build-module KDIR [SUFFIX] [ARGS]: copy the module sources to
-# $(BUILD)/<release>SUFFIX/, build with ARGS.
+# build-module KDIR: copy the module sources to $(BUILD)/<release>/, build.
 define build_module
 set -e; kdir=$(1); kv=$$(basename "$$(realpath "$$kdir")"); kv=$${kv#linux-headers-}; \
-dst=$(BUILD)/$$kv$(2); mkdir -p "$$dst"; \
+dst=$(BUILD)/$$kv; mkdir -p "$$dst"; \
 tar -cf - $(MODULE_SRCS) | tar -xf - -C "$$dst"; \
-$(MAKE) -C "$$kdir" M="$$dst" $(KBUILD_ARGS) $(3) modules; \
+$(MAKE) -C "$$kdir" M="$$dst" $(KBUILD_ARGS) modules; \
 echo "built $$dst/kernel/xt_connlimit.ko"
 endef
 
@@ -83,10 +82,11 @@ module:
 	@$(call build_module,$(KDIR))
 
 # Test-only: fails every FAULT_EVERY-th packet-path allocation (fault.h),
-# in $(BUILD)/<release>-fault/; never install it.
+# in $(BUILD)/fault/<release>/; never install it.
 FAULT_EVERY ?= 7
 module-fault:
-	@$(call build_module,$(KDIR),-fault,CL_FAULT_EVERY=$(FAULT_EVERY))
+	@$(MAKE) --no-print-directory module BUILD=$(BUILD)/fault \
+		KBUILD_ARGS="$(KBUILD_ARGS) CL_FAULT_EVERY=$(FAULT_EVERY)"
 
 modules-all:
 	@for k in $(ALL_KDIRS); do $(MAKE) --no-print-directory module KDIR=$$k || exit 1; done
@@ -190,7 +190,8 @@ demo:
 	tests/qemu/demo.sh
 
 stress: modules-all userspace
-	tests/stress/run.sh long; rc=$$?; tests/fuzz/run.sh 300 || rc=1; exit $$rc
+	tests/stress/run.sh long; rc=$$?; tests/stress/run.sh fault || rc=1; \
+	tests/fuzz/run.sh 300 || rc=1; exit $$rc
 
 BENCH_KERNEL ?= 6.1
 bench:

@@ -8,7 +8,8 @@
 #   qemu/run-suite.sh the module in Debian's kernels under qemu: ours and,
 #                     for the differential run, the kernel's own module
 #   stress/run.sh     the stress suite's short form (flood, races, hostile
-#                     data, teardown under load) on ours, each kernel
+#                     data, teardown under load) and its fault form
+#                     (allocation failures) on ours, each kernel
 #   pkg/run.sh        the Debian packages, installed into a chroot, booted
 # Each suite prints TAP-like lines ("ok N - ...", "not ok N - ...",
 # "... # SKIP reason"); this script passes them through and counts them.
@@ -51,6 +52,7 @@ for vmlinuz in /boot/vmlinuz-*; do
 		run_suite "qemu $kver $variant" tests/qemu/run-suite.sh "$kver" "$variant"
 	done
 	run_suite "stress $kver" tests/stress/run.sh short "$kver"
+	run_suite "stress-fault $kver" tests/stress/run.sh fault "$kver"
 done
 
 # the Debian packages: build, install into a chroot, boot, remove

@@ -5,7 +5,9 @@
 # tests/stress/run.sh: our xt_connlimit under a random-source SYN flood,
 # connect races on two vCPUs, teardown under load and hostile rule data.
 # STRESS_MODE (from /etc/testbed.conf) is "short" (the form inside
-# make check) or "long" (make stress): the same cases, bigger figures.
+# make check) or "long" (make stress): the same cases, bigger figures; or
+# "fault" (item 5): the test-only build of the module that fails every Nth
+# allocation of the packet path (make module-fault), and one case on it.
 #
 # Every case ends with the same checks (case_end): the kernel log since
 # the case began holds none of the patterns guest-init scans for (WARN,
@@ -535,10 +537,56 @@ case_hostile_family() {
 	xtcraft_group family nft:inet nft:arp nft:netdev nft:bridge
 }
 
+# ---------------------------------------------------------------- 5. faults
+
+expect_open_retrying() {
+	local name=$1 n=$2 est=$3 ref=$4
+	client_cmd "$name" "open $n" || return 1
+	[ "$REPLY_LINE" = "open est=$est ref=$ref tmo=0 err=0" ] ||
+		fail "$name (${CL_DESC[$name]}) open $n: expected $est established and $ref refused (a SYN dropped for lack of memory is sent again), got '$REPLY_LINE'"
+}
+
+# Allocation failures in the packet path drop the packet and are counted;
+# the engine stays consistent: connections opened one at a time (their
+# SYNs retried by TCP when dropped) all get through, the limit still holds,
+# and every object is freed at the end (case_end).
+case_fault() {
+	local c s i fam failures cli srv
+	case "$(cat /sys/module/xt_connlimit/version)" in
+	*+fault-every-*) ;;
+	*) fail "not the fault-injection build: version $(cat /sys/module/xt_connlimit/version)" ;;
+	esac
+	topo c s
+	for fam in 4 6; do
+		if [ $fam = 6 ]; then cli=${CLI6[0]} srv=${SRV6[0]}; else cli=${CLI4[0]} srv=${SRV4[0]}; fi
+		xt $fam "$s" -A INPUT -p tcp --syn --dport 80 -m connlimit --connlimit-above 2 "${REJECT_TCP[@]}"
+		client_start a$fam "$c" "$cli" "$srv" 80
+		for i in 1 2 3 4 5 6 7 8; do
+			expect_open_retrying a$fam 1 1 0
+			client_close a$fam 1
+		done
+		expect_open_retrying a$fam 3 2 1
+		expect_ping a$fam 2 0
+	done
+	failures=$(object_count alloc_failures)
+	[ "${failures:-0}" -gt 0 ] ||
+		fail "alloc_failures ${failures:-?}: no allocation failed, the fault build did not inject"
+	dmesg | grep -q "xt_connlimit: cannot count the connection (out of memory), dropping packet" ||
+		fail "no 'cannot count the connection (out of memory)' message in the kernel log"
+	note "$failures allocations failed, every connection got through on a retried SYN, limit held"
+}
+
 # ---------------------------------------------------------------- main
 
 log "stress suite, $MODE form, kernel $(uname -r), $(nproc) CPUs"
 run_case "!module" "stress: our xt_connlimit loaded, its slab caches found" case_module
+
+if [ "$MODE" = fault ]; then
+	stress fault "stress: packet-path allocation failures (fault-injection build) drop, count, stay consistent" case_fault
+	log "$case_no cases, $n_fail failed"
+	[ "$n_fail" -eq 0 ]
+	exit
+fi
 
 stress flood "stress: random-source SYN flood through a connlimit rule, nf_conntrack_max $CT_MAX" case_flood
 for set in $RACE_SETS; do
