@@ -229,10 +229,23 @@ enum cl_conn_state {
 	CL_CONN_CONFIRMED,
 };
 
+/*
+ * Ids are keyed SipHash values already: folding one to 32 bits spreads as
+ * well as hashing it again, and nobody without the table's secret can aim
+ * at a bucket.  The seed still changes the placement at each resize.
+ */
+static u32 cl_id_hashfn(const void *data, u32 len, u32 seed)
+{
+	u64 id = *(const u64 *)data;
+
+	return (u32)(id >> 32) ^ (u32)id ^ seed;
+}
+
 static const struct rhashtable_params cl_params = {
 	.head_offset = offsetof(struct cl_node, hash),
 	.key_offset = offsetof(struct cl_node, id),
 	.key_len = sizeof(u64),
+	.hashfn = cl_id_hashfn,
 	.automatic_shrinking = true,
 };
 

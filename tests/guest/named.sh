@@ -25,9 +25,11 @@ key_line() { listing "$1" "$2" | grep -F -- "$3 " || true; }
 # key_is NS NAME KEY "conns N peak N over N": the listing says so.
 key_is() { [ "$(key_line "$1" "$2" "$3")" = "$3 $4" ]; }
 
-# expect_key NS NAME KEY "conns N peak N over N"
+# expect_key NS NAME KEY "conns N peak N over N": within 5 s (a closed
+# connection stops counting once conntrack has it in TIME_WAIT or CLOSE,
+# a moment after the client's close).
 expect_key() {
-	key_is "$@" ||
+	busywait 5000 key_is "$@" ||
 		fail "/proc/net/xt_connlimit/$2: expected '$3 $4', got '$(key_line "$1" "$2" "$3")' (listing: $(listing "$1" "$2" | paste -s -d '|'))"
 }
 
