@@ -552,6 +552,7 @@ expect_open_retrying() {
 # and every object is freed at the end (case_end).
 case_fault() {
 	local c s i fam failures cli srv
+	BACKEND=legacy
 	case "$(cat /sys/module/xt_connlimit/version)" in
 	*+fault-every-*) ;;
 	*) fail "not the fault-injection build: version $(cat /sys/module/xt_connlimit/version)" ;;
