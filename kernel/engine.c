@@ -31,9 +31,15 @@
  * The price: a dead conntrack stays allocated, and in conntrack's count,
  * until we check it -- within a background pass (a second) for keys of up
  * to CL_SWEEP_MIN connections, CL_SWEEP_PASSES passes for larger ones.
- * Conntrack's early drop does not wait for it (a dead entry is already out
- * of its hash), and a namespace going away waits for the work to let go
- * of its conntracks, at most that long.
+ * That matters when conntrack is full: its early drop then kills a
+ * conntrack for each new one, and the killed ones we still hold keep the
+ * count at the limit while fewer and fewer stay in its hash for early drop
+ * to find, so it starts refusing new connections (legitimate ones too)
+ * with "table full".  So a new connection that finds conntrack nearly full
+ * (CL_PRESSURE_SHIFT) starts a pass at once, at most one every
+ * CL_PRESSURE_GAP: under a flood the conntracks held dead are then those
+ * killed during a pass and a gap, not during a second.  A namespace going
+ * away waits for the work to let go of its conntracks.
  *
  * When entries are checked.  A dead entry can only make a count too high,
  * so a count that is not above the rule's limit needs no check at all: the
@@ -131,6 +137,10 @@
 #define CL_SWEEP_MIN		64
 /* Entries the background work checks per hold of a key's lock. */
 #define CL_SWEEP_CHUNK		64
+/* Conntrack is nearly full above 1 - 1/2^CL_PRESSURE_SHIFT of its max ... */
+#define CL_PRESSURE_SHIFT	3
+/* ... and then passes start at once, with at least this gap between them. */
+#define CL_PRESSURE_GAP		max(HZ / 50, 1)
 
 /* The low bit of an object's id tells entries (1) from keys (0). */
 #define CL_ID_CONN		1ULL
@@ -153,6 +163,8 @@ struct cl_table {
 	 */
 	struct mutex pass_lock;
 	struct delayed_work gc_work;
+	unsigned long pass_end;		/* jiffies when the last pass ended */
+	unsigned long kicked;		/* bit 0: a pass was started early */
 	bool peaks;			/* keep each key's peak (listed tables) */
 	bool stopping;			/* set before the work is stopped */
 };
@@ -521,6 +533,26 @@ static void cl_key_recheck(struct cl_table *table, struct cl_key *key,
 }
 
 /*
+ * A new conntrack was just made for @ct's packet: if conntrack is nearly
+ * full, have the work check for dead conntracks we hold now rather than
+ * within a second (see "The price" above).  One early pass at a time, and
+ * CL_PRESSURE_GAP after the last pass ended at the soonest.
+ */
+static void cl_table_pressure(struct cl_table *table, const struct nf_conn *ct)
+{
+	unsigned int max = READ_ONCE(nf_conntrack_max);
+
+	if (!max || nf_conntrack_count(nf_ct_net(ct)) <
+		    max - (max >> CL_PRESSURE_SHIFT))
+		return;
+	if (time_before(jiffies, READ_ONCE(table->pass_end) + CL_PRESSURE_GAP))
+		return;
+	if (test_and_set_bit(0, &table->kicked))
+		return;
+	mod_delayed_work(system_power_efficient_wq, &table->gc_work, 0);
+}
+
+/*
  * Count @ct under @key, as a new entry unless it has one: @ct's own, or
  * that of an earlier conntrack on the same tuple, which @ct then replaces.
  * Caller holds key->lock.
@@ -554,10 +586,12 @@ static struct cl_conn *cl_conn_add(struct cl_table *table, struct cl_key *key,
 		return conn;
 	}
 	nf_conntrack_get(&ct->ct_general);
-	if (nf_ct_is_confirmed(ct))
+	if (nf_ct_is_confirmed(ct)) {
 		cl_confirmed_push(key, conn);
-	else
+	} else {
 		cl_pending_push(key, conn);
+		cl_table_pressure(table, ct);
+	}
 	key->count++;
 	return conn;
 }
@@ -798,7 +832,10 @@ static void cl_table_gc_work(struct work_struct *work)
 	}
 	if (kept)
 		llist_add_batch(kept, kept_last, &table->keys);
+	WRITE_ONCE(table->pass_end, jiffies);
 	mutex_unlock(&table->pass_lock);
+	/* After pass_end: a kick in between waits out the gap. */
+	clear_bit(0, &table->kicked);
 
 	if (!READ_ONCE(table->stopping) && !llist_empty(&table->keys))
 		queue_delayed_work(system_power_efficient_wq, &table->gc_work,
@@ -871,6 +908,7 @@ struct cl_table *cl_table_create(struct net *net,
 	init_llist_head(&table->keys);
 	mutex_init(&table->pass_lock);
 	INIT_DELAYED_WORK(&table->gc_work, cl_table_gc_work);
+	table->pass_end = jiffies - CL_PRESSURE_GAP;
 	cl_count_inc(netc, tables);
 	return table;
 }
