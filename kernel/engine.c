@@ -3,18 +3,24 @@
  * The connlimit counting engine.
  *
  * Each rule owns a table (struct cl_table) with one rhashtable of objects,
- * all found by a 64-bit id that is a SipHash keyed per table:
- *   keys:  one struct cl_key per masked address + zone + family (even ids),
- *          holding the key's count and its entries on two queues;
- *   conns: one struct cl_conn per counted connection (odd ids), the hash
- *          of (key, ORIGINAL tuple, ORIGINAL-direction zone id), so a
- *          connection is counted once however many of its packets pass.
+ * all found by a 64-bit id:
+ *   keys:  one struct cl_key per masked address + zone + family, holding
+ *          the key's count and its entries on two queues; the id is a
+ *          SipHash of those, keyed per table, with the low bit set;
+ *   conns: one struct cl_conn per counted connection; the id is the
+ *          address of its (referenced) nf_conn, with bit 1 set if the
+ *          packets that counted it travel in the REPLY direction (their
+ *          address is the other end's, so the key is another one, as
+ *          upstream counts them); conntrack objects are 8-byte aligned, so
+ *          bit 0 is clear and no entry id equals a key id.  A connection
+ *          is counted once per direction however many of its packets pass.
  * One table instead of two saves a second bucket array, which rhashtable
  * sizes to a power of two and the page allocator rounds up again.
  *
- * A packet costs two hash lookups and one spinlock, plus an allocation and
- * an insert for a new connection.  Nothing walks a key's connections: the
- * entries checked on the way are bounded per packet and per jiffy.
+ * A packet costs one SipHash, two hash lookups and one spinlock, plus an
+ * allocation and an insert for a new connection.  Nothing walks a key's
+ * connections: the entries checked on the way are bounded per packet and
+ * per jiffy.
  *
  * How the engine learns that a connection is gone.  An out-of-tree module
  * gets no callback when a conntrack dies, so each entry holds a reference
@@ -22,8 +28,9 @@
  * dying, expired or a TCP connection in TIME_WAIT/CLOSE is gone; one never
  * confirmed that only we still hold (the packet was refused here or
  * dropped later) is gone too.  The entry then drops its reference.  While
- * we hold it, the object cannot be freed or reused, so it needs no other
- * identity check.  (A pointer kept without a reference would not do:
+ * we hold it, the object cannot be freed or reused, so its address is an
+ * identity no other connection can share.  (A pointer kept without a
+ * reference would not do:
  * SLAB_TYPESAFE_BY_RCU keeps a freed nf_conn an nf_conn only for readers
  * that found it within the same RCU read-side section; later its slab page
  * may be given back and reused for anything.)
@@ -71,27 +78,30 @@
  * its limit to the connections it already holds.
  *
  * Locking: a key's spinlock guards its queues, its counts and the entries
- * that point at it (insert, remove, free).  Lookups run under RCU; keys
- * and entries that were hashed are freed through call_rcu.  Keys are
- * freed only by the background work (under the table's pass_lock, which
- * listings also take).  The match runs with BH disabled (legacy tables)
+ * that point at it (insert, remove).  Lookups run under RCU; keys that
+ * were hashed are freed through call_rcu, entries through the table's
+ * graveyard, which the background work empties after a grace period (an
+ * entry has no room for an rcu_head).  Keys are freed only by the
+ * background work (under the table's pass_lock, which listings also
+ * take).  The match runs with BH disabled (legacy tables)
  * and enabled (nft_compat, OUTPUT), the work in process context: every
  * spinlock is taken with _bh.  No lock or hash seed is shared between
  * rules or namespaces.
  *
  * The upstream nf_conncount bugs, and how each is excluded here:
  *  1. Confirm race (tuple not yet in the conntrack hash): we never look the
- *     tuple up; an unconfirmed conntrack is checked through its own object,
- *     which our reference keeps.
+ *     tuple up; a conntrack is checked through its own object, which our
+ *     reference keeps.
  *  2. "Error" vs "count 0": the count includes the packet's connection, so
  *     it is >= 1; errors are negative and distinct.
- *  3. Zone comparison: the ORIGINAL-direction zone id is part of the entry's
- *     identity and is compared as an id, never as a direction mask.
+ *  3. Zone comparison: an entry is its conntrack, zone and all; the key's
+ *     zone is the conntrack's, compared as an id, never as a direction mask.
  *  4. Early-confirmed conntracks (localhost, TIME_WAIT reuse): a connection
- *     is added whatever its confirmation state; a new conntrack on the same
- *     tuple replaces the old one in the existing entry.
+ *     is added whatever its confirmation state; a new conntrack on the
+ *     tuple of an old one is a new entry, and the old one is seen dead
+ *     (conntrack kills it to make the new one).
  *  5. Walking a mutable rbtree without a lock: rhashtable with RCU lookups.
- *  6. Uninitialised fields: hash input is zeroed before it is filled;
+ *  6. Uninitialised fields: key ids are zeroed before they are filled;
  *     allocations set every field before publication.
  *  7. Teardown order: the work is stopped (flag + cancel, or disable) before
  *     a table is freed; module exit runs rcu_barrier() before
@@ -100,12 +110,13 @@
  *     on them (a count not above the limit), and the per-jiffy budget is
  *     reset whenever jiffies moved on, so it cannot stick.
  *  9. Conntrack reference leaks: an entry's reference is taken when the
- *     entry is made or its conntrack replaced, and put when it is removed
- *     (cl_conn_drop()) or its table destroyed: nowhere else.
+ *     entry is hashed, and put when it is unhashed (cl_conn_file()) or its
+ *     table destroyed: nowhere else.
  * 10. Shared lock arrays and hash seeds: none; everything is per table.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/hash.h>
 #include <linux/jiffies.h>
 #include <linux/llist.h>
 #include <linux/minmax.h>
@@ -142,8 +153,11 @@
 /* ... and then passes start at once, with at least this gap between them. */
 #define CL_PRESSURE_GAP		max(HZ / 50, 1)
 
-/* The low bit of an object's id tells entries (1) from keys (0). */
-#define CL_ID_CONN		1ULL
+/* The low bit of an object's id tells keys (1) from entries (0) ... */
+#define CL_ID_KEY		1ULL
+/* ... and bit 1 an entry counted by REPLY-direction packets. */
+#define CL_ID_REPLY		2ULL
+#define CL_ID_FLAGS		(CL_ID_KEY | CL_ID_REPLY)
 
 /* The head of every object in a table's rhashtable. */
 struct cl_node {
@@ -156,6 +170,7 @@ struct cl_table {
 	siphash_key_t secret;		/* keys every id, per table */
 	struct cl_counters __percpu *netc;	/* the namespace's counters */
 	struct llist_head keys;		/* every hashed key, for the work */
+	struct llist_head graveyard;	/* unhashed entries, to free after a GP */
 	/*
 	 * One pass over the keys at a time: the work's, a listing's or a
 	 * clear's.  Keys are freed only by the work's pass, so a pass holding
@@ -205,32 +220,25 @@ struct cl_key {
 };
 
 /*
- * A counted connection.  32 bytes, so that with its share of the hash
- * table it takes less memory than upstream's 72-byte entry: the identity is
- * a 64-bit keyed hash instead of a copy of the tuple, the queue link is
- * single, the "pending" flag lives in the low bit of the (8-byte aligned)
- * conntrack pointer, and the rcu_head takes the place of the fields only
- * the key's lock holder reads: once unhashed and off its queue, nobody
- * does, while lookups on other CPUs may still read @node until the grace
- * period ends.  (A SLAB_TYPESAFE_BY_RCU cache would save the grace period
- * but not the memory: SLUB then keeps its free pointer outside the object,
- * 8 more bytes each.)
+ * A counted connection: 24 bytes, so that with its share of the hash table
+ * it takes less memory than upstream's 72-byte entry.  The identity is the
+ * conntrack's address instead of a copy of its tuple, the queue link is
+ * single, and the "pending" flag lives in the low bit of that (8-byte
+ * aligned) link.  Once unhashed and off its queue, nobody but the lookups
+ * still in flight reads the entry, and they read only @node: the link
+ * then serves the graveyard until a grace period has passed.
  */
 struct cl_conn {
 	struct cl_node node;
 	union {
-		struct {
-			/* referenced nf_conn * | PENDING */
-			unsigned long ct_pending;
-			struct cl_conn *next;	/* in one of the key's queues */
-		};
-		struct rcu_head rcu;	/* once unhashed */
+		unsigned long next_pending;	/* struct cl_conn * | PENDING */
+		struct llist_node grave;	/* once unhashed */
 	};
 };
 
 #define CL_CONN_PENDING	1UL	/* on the key's pending stack */
 
-static_assert(sizeof(struct cl_conn) <= 32);
+static_assert(sizeof(struct cl_conn) <= 24);
 static_assert(sizeof(struct cl_key) <= 88);
 static_assert(offsetof(struct cl_key, node) == 0);
 static_assert(offsetof(struct cl_conn, node) == 0);
@@ -242,15 +250,14 @@ enum cl_conn_state {
 };
 
 /*
- * Ids are keyed SipHash values already: folding one to 32 bits spreads as
- * well as hashing it again, and nobody without the table's secret can aim
- * at a bucket.  The seed still changes the placement at each resize.
+ * Key ids are keyed SipHash values already, and entry ids are conntrack
+ * addresses, which nobody outside the kernel chooses: a multiplicative
+ * hash spreads both (an address's varying bits are its middle ones).  The
+ * seed changes the placement at each resize.
  */
 static u32 cl_id_hashfn(const void *data, u32 len, u32 seed)
 {
-	u64 id = *(const u64 *)data;
-
-	return (u32)(id >> 32) ^ (u32)id ^ seed;
+	return hash_64(*(const u64 *)data ^ seed, 32);
 }
 
 static const struct rhashtable_params cl_params = {
@@ -266,68 +273,47 @@ static struct kmem_cache *cl_conn_cache __read_mostly;
 
 static struct nf_conn *cl_conn_ct(const struct cl_conn *conn)
 {
-	return (struct nf_conn *)(conn->ct_pending & ~CL_CONN_PENDING);
+	return (struct nf_conn *)(unsigned long)(conn->node.id & ~CL_ID_FLAGS);
 }
 
+static struct cl_conn *cl_conn_next(const struct cl_conn *conn)
+{
+	return (struct cl_conn *)(conn->next_pending & ~CL_CONN_PENDING);
+}
+
+/* READ_ONCE: see cl_conn_add() for the one reader without the lock. */
 static bool cl_conn_pending(const struct cl_conn *conn)
 {
-	return conn->ct_pending & CL_CONN_PENDING;
+	return READ_ONCE(conn->next_pending) & CL_CONN_PENDING;
 }
 
-static void cl_conn_set(struct cl_conn *conn, struct nf_conn *ct,
-			bool pending)
+static void cl_conn_link(struct cl_conn *conn, struct cl_conn *next,
+			 bool pending)
 {
-	conn->ct_pending = (unsigned long)ct | (pending ? CL_CONN_PENDING : 0);
-}
-
-/* The id of the key named @id: SipHash of it, keyed per table. */
-static u64 cl_key_hash(const struct cl_table *table,
-		       const struct cl_key_id *id)
-{
-	return siphash(id, sizeof(*id), &table->secret) & ~CL_ID_CONN;
+	conn->next_pending = (unsigned long)next |
+			     (pending ? CL_CONN_PENDING : 0);
 }
 
 /*
- * The id of @ct counted under @key: a SipHash, keyed per table, of the key,
- * the ORIGINAL tuple and the ORIGINAL-direction zone id.  Two of a key's
- * connections are confused only if their hashes collide (odds about
- * n^2 / 2^64 for n connections: below 10^-9 at n = 100,000), and the
- * per-table secret keeps anyone from choosing colliding tuples.
- *
- * Only the tuple's meaningful bytes are hashed (the family is the key's):
- * addresses, the two protocol words (ports, ICMP id/type/code, GRE keys)
- * and the protocol, which for IPv4 is 3 words to hash instead of 7.
+ * The id of @key: SipHash of it, keyed per table.  An IPv4 key packs into
+ * one word, which hashes in half the rounds of the whole struct.
  */
-static u64 cl_conn_id(const struct cl_table *table, const struct cl_key *key,
-		      const struct nf_conn *ct)
+static u64 cl_key_hash(const struct cl_table *table,
+		       const struct cl_key_id *id)
 {
-	const struct nf_conntrack_tuple *t = &ct->tuplehash[IP_CT_DIR_ORIGINAL].tuple;
-	u16 zone = nf_ct_zone_id(nf_ct_zone(ct), IP_CT_DIR_ORIGINAL);
-	struct {
-		const struct cl_key *key;
-		__be16 sport, dport;
-		u16 zone;
-		u8 protonum, pad;
-		__be32 addr[8];		/* source, destination */
-	} in;
-	size_t len;
+	u64 v4;
 
-	in.key = key;
-	in.sport = t->src.u.all;
-	in.dport = t->dst.u.all;
-	in.zone = zone;
-	in.protonum = t->dst.protonum;
-	in.pad = 0;
-	if (key->id.family == NFPROTO_IPV6) {
-		memcpy(&in.addr[0], t->src.u3.ip6, 16);
-		memcpy(&in.addr[4], t->dst.u3.ip6, 16);
-		len = sizeof(in);
-	} else {
-		in.addr[0] = t->src.u3.ip;
-		in.addr[1] = t->dst.u3.ip;
-		len = offsetof(typeof(in), addr[2]);
-	}
-	return siphash(&in, len, &table->secret) | CL_ID_CONN;
+	if (id->family == NFPROTO_IPV6)
+		return siphash(id, sizeof(*id), &table->secret) | CL_ID_KEY;
+	v4 = (u64)be32_to_cpu(id->addr[0]) << 32 | (u64)id->zone << 8 |
+	     id->family;
+	return siphash_1u64(v4, &table->secret) | CL_ID_KEY;
+}
+
+/* The id of @ct's entry, counted by packets of direction @reply. */
+static u64 cl_conn_id(const struct nf_conn *ct, bool reply)
+{
+	return (unsigned long)ct | (reply ? CL_ID_REPLY : 0);
 }
 
 static bool cl_ct_closed(const struct nf_conn *ct)
@@ -361,23 +347,6 @@ static enum cl_conn_state cl_conn_state(const struct cl_table *table,
 	return cl_ct_closed(ct) ? CL_CONN_DEAD : CL_CONN_CONFIRMED;
 }
 
-/* Put the entry's conntrack. */
-static void cl_conn_drop(struct cl_conn *conn)
-{
-	nf_ct_put(cl_conn_ct(conn));
-}
-
-/*
- * Point @conn at @ct, a new conntrack on the tuple of its old one (the old
- * connection is gone, the new one counts in its place).
- */
-static void cl_conn_replace(struct cl_conn *conn, struct nf_conn *ct)
-{
-	nf_conntrack_get(&ct->ct_general);
-	cl_conn_drop(conn);
-	cl_conn_set(conn, ct, cl_conn_pending(conn));
-}
-
 /*
  * Free an entry no lookup can reach (never hashed, or table going); its
  * reference, if it took one, is the caller's to drop.
@@ -388,9 +357,20 @@ static void cl_conn_free(struct cl_table *table, struct cl_conn *conn)
 	cl_count_dec(table->netc, conns);
 }
 
-static void cl_conn_free_rcu(struct rcu_head *head)
+/*
+ * Free the entries unhashed before this call, once no lookup can still be
+ * reading them.  Process context; sleeps for a grace period if any.
+ */
+static void cl_graveyard_empty(struct cl_table *table)
 {
-	kmem_cache_free(cl_conn_cache, container_of(head, struct cl_conn, rcu));
+	struct llist_node *dead = llist_del_all(&table->graveyard);
+	struct cl_conn *conn, *next;
+
+	if (!dead)
+		return;
+	synchronize_rcu();
+	llist_for_each_entry_safe(conn, next, dead, grave)
+		kmem_cache_free(cl_conn_cache, conn);
 }
 
 static void cl_key_free(struct cl_table *table, struct cl_key *key)
@@ -413,29 +393,27 @@ static void cl_confirmed_push(struct cl_key *key, struct cl_conn *conn)
 {
 	struct cl_conn *tail = key->confirmed_tail;
 
-	cl_conn_set(conn, cl_conn_ct(conn), false);
-	conn->next = tail ? tail->next : conn;
+	cl_conn_link(conn, tail ? cl_conn_next(tail) : conn, false);
 	if (tail)
-		tail->next = conn;
+		cl_conn_link(tail, conn, false);
 	key->confirmed_tail = conn;
 }
 
 static struct cl_conn *cl_confirmed_pop(struct cl_key *key)
 {
 	struct cl_conn *tail = key->confirmed_tail;
-	struct cl_conn *head = tail->next;
+	struct cl_conn *head = cl_conn_next(tail);
 
 	if (head == tail)
 		key->confirmed_tail = NULL;
 	else
-		tail->next = head->next;
+		cl_conn_link(tail, cl_conn_next(head), false);
 	return head;
 }
 
 static void cl_pending_push(struct cl_key *key, struct cl_conn *conn)
 {
-	cl_conn_set(conn, cl_conn_ct(conn), true);
-	conn->next = key->pending_head;
+	cl_conn_link(conn, key->pending_head, true);
 	key->pending_head = conn;
 	key->pending++;
 }
@@ -460,8 +438,8 @@ static void cl_conn_file(struct cl_table *table, struct cl_key *key,
 		key->count--;
 		cl_count_inc(table->netc, freed);
 		cl_count_dec(table->netc, conns);
-		cl_conn_drop(conn);
-		call_rcu(&conn->rcu, cl_conn_free_rcu);
+		nf_ct_put(cl_conn_ct(conn));
+		llist_add(&conn->grave, &table->graveyard);
 	}
 }
 
@@ -474,7 +452,7 @@ static void cl_key_check_pending(struct cl_table *table, struct cl_key *key,
 	key->pending_head = NULL;
 	key->pending = 0;
 	for (; conn; conn = next) {
-		next = conn->next;
+		next = cl_conn_next(conn);
 		cl_conn_file(table, key, conn, keep,
 			     cl_conn_state(table, conn));
 	}
@@ -496,7 +474,7 @@ static unsigned int cl_key_check_oldest(struct cl_table *table,
 	struct cl_conn *head;
 
 	for (; done < budget && key->confirmed_tail; done++) {
-		head = key->confirmed_tail->next;
+		head = cl_conn_next(key->confirmed_tail);
 		state = cl_conn_state(table, head);
 		if (state == CL_CONN_CONFIRMED)
 			key->confirmed_tail = head;	/* head becomes tail */
@@ -553,9 +531,15 @@ static void cl_table_pressure(struct cl_table *table, const struct nf_conn *ct)
 }
 
 /*
- * Count @ct under @key, as a new entry unless it has one: @ct's own, or
- * that of an earlier conntrack on the same tuple, which @ct then replaces.
- * Caller holds key->lock.
+ * Count @ct under @key as the entry @id, unless that entry exists.  Caller
+ * holds key->lock.
+ *
+ * An entry found is one of this key's (the same conntrack and direction
+ * give the same address, so the same key) and stays while the lock is
+ * held -- except where rules sharing a named table see a direction's
+ * packets with two addresses (NAT between their hooks): the connection is
+ * then counted under the key that saw it first, and the entry found may be
+ * another key's, only compared and read (RCU keeps its memory).
  */
 static struct cl_conn *cl_conn_add(struct cl_table *table, struct cl_key *key,
 				   u64 id, struct nf_conn *ct)
@@ -568,22 +552,14 @@ static struct cl_conn *cl_conn_add(struct cl_table *table, struct cl_key *key,
 		return ERR_PTR(-ENOMEM);
 	cl_count_inc(table->netc, conns);
 	conn->node.id = id;
-	conn->next = NULL;
-	cl_conn_set(conn, ct, false);
-	/*
-	 * All inserts of this key's entries happen under key->lock, so an
-	 * entry found here is one of ours, and stays.
-	 */
+	conn->next_pending = 0;
 	old = rhashtable_lookup_get_insert_fast(&table->objects,
 						&conn->node.hash, cl_params);
 	if (old) {
 		cl_conn_free(table, conn);
 		if (IS_ERR(old))
 			return ERR_CAST(old);
-		conn = container_of(old, struct cl_conn, node.hash);
-		if (cl_conn_ct(conn) != ct)
-			cl_conn_replace(conn, ct);
-		return conn;
+		return container_of(old, struct cl_conn, node.hash);
 	}
 	nf_conntrack_get(&ct->ct_general);
 	if (nf_ct_is_confirmed(ct)) {
@@ -622,9 +598,12 @@ static unsigned int cl_key_note(struct cl_table *table, struct cl_key *key,
 	return count;
 }
 
-/* Count @ct under @key.  Caller holds key->lock and rcu_read_lock(). */
+/*
+ * Count @ct, seen in direction @reply, under @key.  Caller holds key->lock
+ * and rcu_read_lock().
+ */
 static int cl_key_count(struct cl_table *table, struct cl_key *key,
-			struct nf_conn *ct, u32 limit)
+			struct nf_conn *ct, bool reply, u32 limit)
 {
 	struct rhash_head *found;
 	struct cl_conn *conn;
@@ -638,20 +617,18 @@ static int cl_key_count(struct cl_table *table, struct cl_key *key,
 		return cl_key_note(table, key, NULL, key->count + 1, limit);
 	}
 
-	id = cl_conn_id(table, key, ct);
+	id = cl_conn_id(ct, reply);
 	/*
 	 * A confirmed conntrack has most likely been counted (every packet
 	 * of a connection may come here): look it up.  An unconfirmed one
-	 * is new but for a tuple reused at once: insert, and look up on the
-	 * way (rhashtable walks the chain before inserting anyway).
+	 * is most likely new: insert, and look up on the way (rhashtable
+	 * walks the chain before inserting anyway).
 	 */
 	found = NULL;
 	if (nf_ct_is_confirmed(ct))
 		found = rhashtable_lookup(&table->objects, &id, cl_params);
 	if (found) {
 		conn = container_of(found, struct cl_conn, node.hash);
-		if (cl_conn_ct(conn) != ct)
-			cl_conn_replace(conn, ct);
 	} else {
 		conn = cl_conn_add(table, key, id, ct);
 		if (IS_ERR(conn))
@@ -713,7 +690,7 @@ static struct cl_key *cl_key_create(struct cl_table *table,
 }
 
 int cl_table_count(struct cl_table *table, const struct cl_key_id *id,
-		   struct nf_conn *ct, u32 limit)
+		   struct nf_conn *ct, bool reply, u32 limit)
 {
 	u64 hash = cl_key_hash(table, id);
 	struct rhash_head *found;
@@ -746,7 +723,7 @@ int cl_table_count(struct cl_table *table, const struct cl_key_id *id,
 	if (unlikely(memcmp(&key->id, id, sizeof(*id))))
 		ret = -EEXIST;
 	else
-		ret = cl_key_count(table, key, ct, limit);
+		ret = cl_key_count(table, key, ct, reply, limit);
 	spin_unlock_bh(&key->lock);
 out:
 	rcu_read_unlock();
@@ -836,6 +813,8 @@ static void cl_table_gc_work(struct work_struct *work)
 	mutex_unlock(&table->pass_lock);
 	/* After pass_end: a kick in between waits out the gap. */
 	clear_bit(0, &table->kicked);
+	/* The entries this pass (and packets, and listings) unhashed. */
+	cl_graveyard_empty(table);
 
 	if (!READ_ONCE(table->stopping) && !llist_empty(&table->keys))
 		queue_delayed_work(system_power_efficient_wq, &table->gc_work,
@@ -906,6 +885,7 @@ struct cl_table *cl_table_create(struct net *net,
 	table->netc = netc;
 	table->peaks = peaks;
 	init_llist_head(&table->keys);
+	init_llist_head(&table->graveyard);
 	mutex_init(&table->pass_lock);
 	INIT_DELAYED_WORK(&table->gc_work, cl_table_gc_work);
 	table->pass_end = jiffies - CL_PRESSURE_GAP;
@@ -920,24 +900,30 @@ static void cl_object_free_now(void *ptr, void *arg)
 	struct cl_node *node = ptr;
 	struct cl_conn *conn;
 
-	if (node->id & CL_ID_CONN) {
-		conn = container_of(node, struct cl_conn, node);
-		cl_conn_drop(conn);
-		cl_conn_free(table, conn);
-	} else {
+	if (node->id & CL_ID_KEY) {
 		cl_key_free(table, container_of(node, struct cl_key, node));
+	} else {
+		conn = container_of(node, struct cl_conn, node);
+		nf_ct_put(cl_conn_ct(conn));
+		cl_conn_free(table, conn);
 	}
 }
 
 /*
  * Called once no packet can run a rule using the table any more (the
- * match's destroy, after x_tables or nf_tables made sure of it).  Keys
+ * match's destroy, after x_tables or nf_tables made sure of it), so no
+ * lookup is in flight either: the graveyard needs no grace period.  Keys
  * already unhashed are in flight to call_rcu and need nothing from it.
  */
 void cl_table_destroy(struct cl_table *table)
 {
+	struct cl_conn *conn, *next;
+
 	WRITE_ONCE(table->stopping, true);
 	cl_stop_delayed_work(&table->gc_work);
+	llist_for_each_entry_safe(conn, next, llist_del_all(&table->graveyard),
+				  grave)
+		kmem_cache_free(cl_conn_cache, conn);
 	rhashtable_free_and_destroy(&table->objects, cl_object_free_now, table);
 	cl_count_dec(table->netc, tables);
 	mutex_destroy(&table->pass_lock);

@@ -39,6 +39,8 @@ void cl_table_destroy(struct cl_table *table);
  * @ct:    the packet's conntrack, referenced by the caller for the duration
  *         of the call; NULL for a packet without one, which is counted as
  *         one more connection but not remembered.
+ * @reply: the packet travels in @ct's REPLY direction (its addresses, and
+ *         so its key, are the other end's: counted apart, as upstream does).
  * @limit: the rule's limit; entries are checked only when the count is
  *         above it (see engine.c for the bounds).
  *
@@ -46,7 +48,7 @@ void cl_table_destroy(struct cl_table *table);
  * negative errno when memory for a new entry could not be had.
  */
 int cl_table_count(struct cl_table *table, const struct cl_key_id *key,
-		   struct nf_conn *ct, u32 limit);
+		   struct nf_conn *ct, bool reply, u32 limit);
 
 /* Count a packet dropped because cl_table_count() failed. */
 void cl_table_count_failure(struct cl_table *table);

@@ -85,6 +85,7 @@ static bool connlimit_mt_common(const struct sk_buff *skb,
 	struct nf_conntrack_tuple tuple;
 	struct nf_conn *ct, *found = NULL;
 	enum ip_conntrack_info ctinfo;
+	bool reply = false;
 	struct cl_key_id key;
 	int count;
 
@@ -94,6 +95,8 @@ static bool connlimit_mt_common(const struct sk_buff *skb,
 		/* A template (-j CT in raw) supplies only the zone. */
 		if (nf_ct_is_template(ct))
 			ct = NULL;
+		else
+			reply = CTINFO2DIR(ctinfo) == IP_CT_DIR_REPLY;
 	}
 	if (!ct) {
 		/* Not tracked yet (raw table) or at all: find it by tuple. */
@@ -104,11 +107,12 @@ static bool connlimit_mt_common(const struct sk_buff *skb,
 		if (h) {
 			found = nf_ct_tuplehash_to_ctrack(h);
 			ct = found;
+			reply = NF_CT_DIRECTION(h) == IP_CT_DIR_REPLY;
 		}
 	}
 
 	connlimit_key(&key, skb, p, xt_family(par), zone);
-	count = cl_table_count(rule->table, &key, ct, p->limit);
+	count = cl_table_count(rule->table, &key, ct, reply, p->limit);
 	if (found)
 		nf_ct_put(found);
 	if (count < 0) {
