@@ -112,27 +112,6 @@ static void pin_cpu(int cpu)
 	sched_setaffinity(0, sizeof(set), &set);
 }
 
-static socklen_t parse_addr(struct sockaddr_storage *ss, const char *addr,
-			    int port)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		return sizeof(*sin);
-	}
-	if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		return sizeof(*sin6);
-	}
-	fprintf(stderr, "clstress: not a numeric address: %s\n", addr);
-	exit(2);
-}
-
 static void set_linger0(int fd)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };

@@ -47,42 +47,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tools.h"
+
 #define MAX_LISTEN	64
 #define MAX_FDS		8192
 
-static void __attribute__((noreturn)) die(const char *what)
-{
-	perror(what);
-	exit(2);
-}
+const char *prog = "connt";
 
 static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr,
 		"usage: connt [-n NETNS] server -a ADDR... -p PORT...\n"
 		"       connt [-n NETNS] client -s SRC -d DST -p PORT [-u] [-t MS]\n");
-	exit(2);
-}
-
-/* Fill @ss from a numeric IPv4 or IPv6 address and a port. */
-static socklen_t make_addr(struct sockaddr_storage *ss, const char *addr,
-			   int port)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		return sizeof(*sin);
-	}
-	if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		return sizeof(*sin6);
-	}
-	fprintf(stderr, "connt: not a numeric address: %s\n", addr);
 	exit(2);
 }
 
@@ -166,7 +142,7 @@ static void del_slot(int i)
 static int bound_socket(const char *addr, int port, int type)
 {
 	struct sockaddr_storage ss;
-	socklen_t len = make_addr(&ss, addr, port);
+	socklen_t len = parse_addr(&ss, addr, port);
 	int one = 1;
 	int fd = socket(ss.ss_family, type, 0);
 
@@ -417,8 +393,8 @@ static int client_main(int argc, char **argv)
 	}
 	if (!src || !dst || !port || optind != argc)
 		usage();
-	c.srclen = make_addr(&c.src, src, 0);
-	c.dstlen = make_addr(&c.dst, dst, port);
+	c.srclen = parse_addr(&c.src, src, 0);
+	c.dstlen = parse_addr(&c.dst, dst, port);
 	if (c.src.ss_family != c.dst.ss_family) {
 		fprintf(stderr, "connt client: SRC and DST families differ\n");
 		exit(2);
@@ -452,31 +428,11 @@ static int client_main(int argc, char **argv)
 	return 0;
 }
 
-/* Join the network namespace @name (under /run/netns unless a path). */
-static void enter_netns(const char *name)
-{
-	char path[4096];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s%s",
-		 strchr(name, '/') ? "" : "/run/netns/", name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
-		fprintf(stderr, "connt: netns %s: %s\n", path, strerror(errno));
-		exit(2);
-	}
-	close(fd);
-}
-
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
-	if (argc >= 3 && strcmp(argv[1], "-n") == 0) {
-		enter_netns(argv[2]);
-		argc -= 2;
-		argv += 2;
-	}
+	netns_option(&argc, &argv);
 	if (argc < 2)
 		usage();
 	if (strcmp(argv[1], "server") == 0)

@@ -1,18 +1,21 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Helpers shared by the stress tools (clstress, xtcraft): each tool is one
- * static binary, so these are static functions in a header.  @prog names
- * the tool in messages.
+ * Helpers shared by the test tools (connt, clstress, xtcraft): each tool is
+ * one static binary, so these are static functions in a header.  @prog
+ * names the tool in messages.
  */
 #ifndef CL_TOOLS_H
 #define CL_TOOLS_H
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 extern const char *prog;
@@ -21,6 +24,28 @@ static inline void __attribute__((noreturn)) die(const char *what)
 {
 	fprintf(stderr, "%s: ", prog);
 	perror(what);
+	exit(2);
+}
+
+/* Fill @ss from a numeric IPv4 or IPv6 address and a port; its length. */
+static inline socklen_t parse_addr(struct sockaddr_storage *ss,
+				   const char *addr, int port)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		return sizeof(*sin);
+	}
+	if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		return sizeof(*sin6);
+	}
+	fprintf(stderr, "%s: not a numeric address: %s\n", prog, addr);
 	exit(2);
 }
 
