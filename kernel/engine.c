@@ -80,8 +80,8 @@
  * Locking: a key's spinlock guards its queues, its counts and the entries
  * that point at it (insert, remove).  Lookups run under RCU; keys that
  * were hashed are freed through call_rcu, entries through the table's
- * graveyard, which the background work empties after a grace period (an
- * entry has no room for an rcu_head).  Keys are freed only by the
+ * graveyard, which the background work hands to call_rcu in one batch
+ * per pass (an entry has no room for an rcu_head).  Keys are freed only by the
  * background work (under the table's pass_lock, which listings also
  * take).  The match runs with BH disabled (legacy tables)
  * and enabled (nft_compat, OUTPUT), the work in process context: every
@@ -357,20 +357,50 @@ static void cl_conn_free(struct cl_table *table, struct cl_conn *conn)
 	cl_count_dec(table->netc, conns);
 }
 
+/* Entries taken from a graveyard, freed together after a grace period. */
+struct cl_grave_batch {
+	struct rcu_head rcu;
+	struct llist_node *dead;
+};
+
+static void cl_grave_free(struct llist_node *dead)
+{
+	struct cl_conn *conn, *next;
+
+	llist_for_each_entry_safe(conn, next, dead, grave)
+		kmem_cache_free(cl_conn_cache, conn);
+}
+
+static void cl_grave_batch_free_rcu(struct rcu_head *head)
+{
+	struct cl_grave_batch *batch = container_of(head, struct cl_grave_batch,
+						    rcu);
+
+	cl_grave_free(batch->dead);
+	kfree(batch);
+}
+
 /*
  * Free the entries unhashed before this call, once no lookup can still be
- * reading them.  Process context; sleeps for a grace period if any.
+ * reading them: through call_rcu, so the next pass need not wait for the
+ * grace period, or after synchronize_rcu() if the batch cannot be had.
+ * Process context.
  */
 static void cl_graveyard_empty(struct cl_table *table)
 {
 	struct llist_node *dead = llist_del_all(&table->graveyard);
-	struct cl_conn *conn, *next;
+	struct cl_grave_batch *batch;
 
 	if (!dead)
 		return;
-	synchronize_rcu();
-	llist_for_each_entry_safe(conn, next, dead, grave)
-		kmem_cache_free(cl_conn_cache, conn);
+	batch = kmalloc(sizeof(*batch), GFP_KERNEL);
+	if (!batch) {
+		synchronize_rcu();
+		cl_grave_free(dead);
+		return;
+	}
+	batch->dead = dead;
+	call_rcu(&batch->rcu, cl_grave_batch_free_rcu);
 }
 
 static void cl_key_free(struct cl_table *table, struct cl_key *key)
@@ -917,13 +947,9 @@ static void cl_object_free_now(void *ptr, void *arg)
  */
 void cl_table_destroy(struct cl_table *table)
 {
-	struct cl_conn *conn, *next;
-
 	WRITE_ONCE(table->stopping, true);
 	cl_stop_delayed_work(&table->gc_work);
-	llist_for_each_entry_safe(conn, next, llist_del_all(&table->graveyard),
-				  grave)
-		kmem_cache_free(cl_conn_cache, conn);
+	cl_grave_free(llist_del_all(&table->graveyard));
 	rhashtable_free_and_destroy(&table->objects, cl_object_free_now, table);
 	cl_count_dec(table->netc, tables);
 	mutex_destroy(&table->pass_lock);
