@@ -80,13 +80,12 @@
  * Locking: a key's spinlock guards its queues, its counts and the entries
  * that point at it (insert, remove).  Lookups run under RCU; keys that
  * were hashed are freed through call_rcu, entries through the table's
- * graveyard, which the background work hands to call_rcu in one batch
- * per pass (an entry has no room for an rcu_head).  Keys are freed only by the
- * background work (under the table's pass_lock, which listings also
- * take).  The match runs with BH disabled (legacy tables)
- * and enabled (nft_compat, OUTPUT), the work in process context: every
- * spinlock is taken with _bh.  No lock or hash seed is shared between
- * rules or namespaces.
+ * graveyard, which the background work hands to call_rcu in one batch per
+ * pass (an entry has no room for an rcu_head).  Keys are freed only by the
+ * background work (under the table's pass_lock, which listings also take).
+ * The match runs with BH disabled (legacy tables) and enabled (nft_compat,
+ * OUTPUT), the work in process context: every spinlock is taken with _bh.
+ * No lock or hash seed is shared between rules or namespaces.
  *
  * The upstream nf_conncount bugs, and how each is excluded here:
  *  1. Confirm race (tuple not yet in the conntrack hash): we never look the
