@@ -344,7 +344,7 @@ case_flood() {
 	# Conntrack's own count includes the dead conntracks our entries still
 	# reference; with conntrack nearly full the engine sweeps at once
 	# (every 20 ms at most), so they stay a fraction of its max: at most
-	# half of it here (1/7 seen).  Were they kept for a second, the count
+	# half of it here (2% over the max seen).  Were they kept for a second, the count
 	# would stay at the max with ever fewer live conntracks for early drop
 	# to find, and conntrack would refuse legitimate SYNs ("table full").
 	rate=$((sent * 1000 / (fms > 0 ? fms : 1)))
