@@ -51,12 +51,10 @@ fam_addrs() {
 # Predicates for busywait (which re-runs its command, so the value must be
 # read inside the command, not expanded once in its arguments).
 ct_established_is() {
-	local all est tw cl
-	all=$(ct_count "$1" -p tcp -s "$2")
-	est=$(ct_count "$1" -p tcp -s "$2" --state ESTABLISHED)
-	tw=$(ct_count "$1" -p tcp -s "$2" --state TIME_WAIT)
-	cl=$(ct_count "$1" -p tcp -s "$2" --state CLOSE)
-	[ "$est" -eq "$3" ] && [ "$all" -eq $((est + tw + cl)) ]
+	nsx "$1" conntrack -L -p tcp -s "$2" 2>/dev/null | awk -v want="$3" '
+		$4 == "ESTABLISHED" { est++; next }
+		$4 != "TIME_WAIT" && $4 != "CLOSE" { other++ }
+		END { exit !(est == want && other == 0) }'
 }
 refcnt_is() { [ "$(module_refcnt)" -eq "$1" ]; }
 object_is() { [ "$(object_count "$1")" = "$2" ]; }

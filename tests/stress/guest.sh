@@ -239,17 +239,12 @@ ct_drops() {
 		END { printf "%d packets dropped, %d early drops\n", d, e }'
 }
 
-ct_nearly_full() {
-	local n
-	n=$(nsx "$1" cat /proc/sys/net/netfilter/nf_conntrack_count)
-	[ "$n" -ge $((CT_MAX - CT_MAX / 8)) ]
-}
+# ct_total NS: conntrack's count of entries in NS.
+ct_total() { nsx "$1" cat /proc/sys/net/netfilter/nf_conntrack_count; }
 
-ct_count_is_zero() {
-	local n
-	n=$(nsx "$1" cat /proc/sys/net/netfilter/nf_conntrack_count)
-	[ "$n" = 0 ]
-}
+ct_nearly_full() { [ "$(ct_total "$1")" -ge $((CT_MAX - CT_MAX / 8)) ]; }
+
+ct_count_is_zero() { [ "$(ct_total "$1")" = 0 ]; }
 
 case_flood() {
 	local cli srv fam ct_max_was ct_buckets_was pid4 pid6 spid t0 ms rate slack bound
@@ -312,7 +307,7 @@ case_flood() {
 	busywait 10000 eval '[ "$(object_count conns)" -gt 1000 ]' ||
 		fail "the flood does not reach the rule: $(objects | paste -s -d ' ')"
 	busywait 60000 ct_nearly_full "$srv" ||
-		fail "conntrack not filled by the flood: $(nsx "$srv" cat /proc/sys/net/netfilter/nf_conntrack_count) of $CT_MAX"
+		fail "conntrack not filled by the flood: $(ct_total "$srv") of $CT_MAX"
 	expect_open a4 1 0 1
 	expect_open a6 1 0 1
 	proc_alive $pid4 && proc_alive $pid6 ||
@@ -378,7 +373,7 @@ case_flood() {
 		fail "objects not freed $FREE_MS ms after conntrack -F: $(objects | paste -s -d ' ')"
 	ms=$(($(uptime_ms) - t0))
 	busywait 10000 ct_count_is_zero "$srv" ||
-		fail "conntrack count $(nsx "$srv" cat /proc/sys/net/netfilter/nf_conntrack_count) 10 s after the flush"
+		fail "conntrack count $(ct_total "$srv") 10 s after the flush"
 	log "after conntrack -F: $k keys and $c conns freed in $ms ms"
 	sysctl -q -w net.netfilter.nf_conntrack_max="$ct_max_was"
 	sysctl -q -w net.netfilter.nf_conntrack_buckets="$ct_buckets_was"
@@ -482,8 +477,8 @@ teardown_round() {
 		>/dev/null 2>&1 &
 	PIDLIST+=($!)
 	disown $!
-	busywait 20000 eval '[ "$(nsx "$srv" cat /proc/sys/net/netfilter/nf_conntrack_count)" -gt 20 ]' ||
-		fail "no traffic through the rules: $(nsx "$srv" cat /proc/sys/net/netfilter/nf_conntrack_count) conntracks"
+	busywait 20000 eval '[ "$(ct_total "$srv")" -gt 20 ]' ||
+		fail "no traffic through the rules: $(ct_total "$srv") conntracks"
 
 	for i in $(seq "$TEARDOWN_INNER"); do
 		lim=$((2 + i))
