@@ -12,8 +12,8 @@
  *               or a path)
  *   -N NETNS2   conn and syn: a second "lane" in NETNS2 (the no-rule
  *               baseline beside the rule under test).  The two lanes are
- *               used in turn, one connection or SYN at a time, the order
- *               alternating, each timed alone, and reported side by side
+ *               used in turn, one connection or SYN at a time, in random
+ *               order (lane_shuffle()), each timed alone, reported side by side
  *               (est1=, ns1=, ...): a host that slows down for a moment slows
  *               both lanes alike, so their ratio holds on a busy machine.
  *
@@ -38,16 +38,20 @@
  *	  held     -> "held N"
  *	  quit     (or end of input; or "abort") reset everything and exit
  *
- *   clbench [-n NETNS] syn -s SRC -k NKEYS -d DST -p PORT [-b SPORT] [-c CPU]
+ *   clbench [-n NETNS] syn -s SRC -k NKEYS -d DST -p PORT [-P PORT1]
+ *		[-b SPORT] [-c CPU]
  *	Raw IPv4 TCP SYNs from NKEYS consecutive source addresses starting
  *	at SRC (the "keys"); each key counts its own source port up from
- *	SPORT (default 20000), so every SYN is a new connection.  -c pins the
- *	process to one CPU.  Commands:
+ *	SPORT (default 20000), so every SYN is a new connection.  The second
+ *	lane's SYNs go to PORT1 (default PORT); -P without -N puts the
+ *	second lane in the first one's namespace, where a rule matching
+ *	--dport PORT sees only the first lane's SYNs.  -c pins the process
+ *	to one CPU.  Commands:
  *	  keys A B   one SYN from each key A .. B-1
  *	  send N K   N SYNs, keys 0 .. K-1 in turn (a cursor carries over)
- *	  -> "sent n=N err=E ns=NS t0=T0 t1=T1"  (NS: the sum of the SYNs'
- *	     sendto() calls, each of which carries its SYN through the
- *	     stack; T0, T1: the run's ends, CLOCK_MONOTONIC ns)
+ *	  -> "sent n=N err=E ns=NS med=M big=B calm=C ... steps=S t0=T0 t1=T1"
+ *	     (NS: the sum of the SYNs' sendto() calls, each of which carries
+ *	     its SYN through the stack; the rest: see syn_report())
  *	  quit     (or "abort")
  *
  * Times are CLOCK_MONOTONIC nanoseconds measured around the work only.
@@ -60,6 +64,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,7 +90,7 @@ static void __attribute__((noreturn)) usage(void)
 	fprintf(stderr,
 		"usage: clbench [-n NETNS] serve -a ADDR... -p PORT...\n"
 		"       clbench [-n NETNS] [-N NETNS2] conn -s SRC [-S NSRC] -d DST -p PORT... [-t MS]\n"
-		"       clbench [-n NETNS] [-N NETNS2] syn -s SRC -k NKEYS -d DST -p PORT [-b SPORT] [-c CPU]\n");
+		"       clbench [-n NETNS] [-N NETNS2] syn -s SRC -k NKEYS -d DST -p PORT [-P PORT1] [-b SPORT] [-c CPU]\n");
 	exit(2);
 }
 
@@ -265,9 +270,9 @@ static int serve_main(int argc, char **argv)
 
 /*
  * A lane: one network namespace the connections (or SYNs) go out from.
- * With -N there are two, used in turn one connection (or SYN) at a time, in
- * alternating order, each timed alone: whatever slows the machine down for
- * a while slows both lanes alike, so their ratio stays true.
+ * With -N there are two, used in turn one connection (or SYN) at a time,
+ * each timed alone: whatever slows the machine down for a while slows both
+ * lanes alike, so their ratio stays true.
  */
 #define MAX_LANES	2
 
@@ -278,6 +283,31 @@ static void lane_enter(int l)
 {
 	if (nlanes > 1 && setns(lane_netns[l], CLONE_NEWNET) < 0)
 		die("setns");
+}
+
+/*
+ * The lane that goes @j-th in the next step: the order of each step is
+ * drawn at random (xorshift64, fixed seed: runs repeat).  Strict
+ * alternation was tried first and, in A/A runs (no rule in either lane),
+ * put one lane 4-6% behind the other for whole load levels, the same lane
+ * in every batch of a level: some periodic cost fell into step with it.
+ * Random order spreads any such cost over both lanes.
+ */
+static int lane_first;
+
+static void lane_shuffle(void)
+{
+	static uint64_t x = 0x9e3779b97f4a7c15ULL;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	lane_first = nlanes > 1 ? (int)(x >> 63) : 0;
+}
+
+static int lane_at(int j)
+{
+	return lane_first ? nlanes - 1 - j : j;
 }
 
 struct conn_lane {
@@ -382,11 +412,12 @@ static void cmd_open(struct conn_cfg *c, long n)
 		c->lane[l]->ns = 0;
 	}
 	for (k = 0; k < n; k++) {
+		lane_shuffle();
 		for (j = 0; j < nlanes; j++) {
 			struct conn_lane *ln;
 			uint64_t t0;
 
-			l = (k & 1) ? nlanes - 1 - j : j;
+			l = lane_at(j);
 			ln = c->lane[l];
 			if (ln->nheld == MAX_FDS) {
 				ln->count[ERR]++;
@@ -564,17 +595,20 @@ static void build_syn(struct syn_pkt *k, uint32_t saddr, uint32_t daddr,
 
 struct syn_lane {
 	int fd;			/* raw socket in the lane's namespace */
+	uint16_t dport;		/* the lane's destination port */
 	uint16_t *next_sport;	/* per key: SYNs sent so far */
 	long n, err;
 	uint64_t ns;
+	uint32_t *step_ns;	/* this run's SYNs, one per step */
 };
 
 struct syn_cfg {
 	uint32_t src, dst;	/* host order */
-	uint16_t dport, sport_base;
+	uint16_t sport_base;
 	long nkeys;
 	long cursor;		/* round robin of "send" */
 	uint32_t seq;
+	long steps;		/* room in each lane's step_ns */
 	struct syn_lane lane[MAX_LANES];
 };
 
@@ -594,46 +628,124 @@ static void send_syn(struct syn_cfg *s, int l, long key)
 		sport = s->sport_base;
 	}
 	s->seq = s->seq * 1103515245u + 12345u;
-	build_syn(&k, s->src + (uint32_t)key, s->dst, sport, s->dport, s->seq);
+	build_syn(&k, s->src + (uint32_t)key, s->dst, sport, ln->dport, s->seq);
 	to.sin_addr.s_addr = htonl(s->dst);
 	t0 = now_ns();
 	r = sendto(ln->fd, &k, sizeof(k), 0, (struct sockaddr *)&to, sizeof(to));
-	ln->ns += now_ns() - t0;
+	t0 = now_ns() - t0;
+	ln->ns += t0;
+	ln->step_ns[ln->n] = t0 > UINT32_MAX ? UINT32_MAX : (uint32_t)t0;
 	ln->n++;
 	ln->err += r != sizeof(k);
 }
 
-/* The SYN for step @i of a run: lanes in turn, order alternating. */
-static void send_step(struct syn_cfg *s, long i, long key)
+/* The SYNs of one step of a run, from @key: one per lane, in turn. */
+static void send_step(struct syn_cfg *s, long key)
 {
 	int j;
 
+	lane_shuffle();
 	for (j = 0; j < nlanes; j++)
-		send_syn(s, (i & 1) ? nlanes - 1 - j : j, key);
+		send_syn(s, lane_at(j), key);
 }
 
-static void syn_start(struct syn_cfg *s)
-{
-	int l;
-
-	for (l = 0; l < nlanes; l++)
-		s->lane[l].n = s->lane[l].err = 0, s->lane[l].ns = 0;
-}
-
-/* ns: the SYNs' own time (sendto, which carries each through the stack);
- * t0, t1: the run's wall-clock ends, for senders running side by side. */
-static void syn_report(struct syn_cfg *s, uint64_t t0, uint64_t t1)
+static void syn_start(struct syn_cfg *s, long steps)
 {
 	int l;
 
 	for (l = 0; l < nlanes; l++) {
+		struct syn_lane *ln = &s->lane[l];
+
+		if (steps > s->steps) {
+			ln->step_ns = realloc(ln->step_ns,
+					      (size_t)steps * sizeof(uint32_t));
+			if (!ln->step_ns)
+				die("realloc");
+		}
+		ln->n = ln->err = 0;
+		ln->ns = 0;
+	}
+	if (steps > s->steps)
+		s->steps = steps;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The median of @n values (sorts them). */
+static uint32_t median_u32(uint32_t *v, long n)
+{
+	if (!n)
+		return 0;
+	qsort(v, (size_t)n, sizeof(*v), cmp_u32);
+	return v[(n - 1) / 2];
+}
+
+/*
+ * A step is "disturbed" when one of its SYNs took more than CALM_FACTOR
+ * times the lower of the lanes' median SYN times.  Under TCG about 1% of
+ * SYNs take 10 to 200 times the median (the host or the guest's timer
+ * took the vCPU), in either lane alike, and they make up 10-20% of a
+ * batch's time: whichever lane they fall on gets a few percent slower.
+ * The calm figures leave such steps out of both lanes at once.
+ */
+#define CALM_FACTOR	8
+
+/*
+ * The answer to a run: per lane (the second lane's words end in "1") the
+ * SYNs sent (n), failed sends (err), the sum of all their times (ns), the
+ * median time (med), the SYNs above the disturbed threshold (big) and the
+ * sum over calm steps (calm); then the calm steps (steps) and the run's
+ * wall-clock ends (t0, t1: for senders running side by side).
+ */
+static void syn_report(struct syn_cfg *s, uint64_t t0, uint64_t t1)
+{
+	uint32_t med[MAX_LANES], *tmp, limit = UINT32_MAX;
+	uint64_t calm[MAX_LANES] = { 0 };
+	long i, n = s->lane[0].n, steps = 0, big[MAX_LANES] = { 0 };
+	bool disturbed;
+	int l;
+
+	tmp = malloc((size_t)(n ? n : 1) * sizeof(*tmp));
+	if (!tmp)
+		die("malloc");
+	for (l = 0; l < nlanes; l++) {
+		memcpy(tmp, s->lane[l].step_ns, (size_t)n * sizeof(*tmp));
+		med[l] = median_u32(tmp, n);
+		if (med[l] < limit)
+			limit = med[l];
+	}
+	free(tmp);
+	limit = limit > UINT32_MAX / CALM_FACTOR ? UINT32_MAX :
+		limit * CALM_FACTOR;
+	for (i = 0; i < n; i++) {
+		disturbed = false;
+		for (l = 0; l < nlanes; l++) {
+			if (s->lane[l].step_ns[i] > limit) {
+				big[l]++;
+				disturbed = true;
+			}
+		}
+		if (disturbed)
+			continue;
+		steps++;
+		for (l = 0; l < nlanes; l++)
+			calm[l] += s->lane[l].step_ns[i];
+	}
+	printf("sent");
+	for (l = 0; l < nlanes; l++) {
 		const char *sfx = l ? "1" : "";
 
-		printf("%sn%s=%ld err%s=%ld ns%s=%llu", l ? " " : "sent ", sfx,
-		       s->lane[l].n, sfx, s->lane[l].err, sfx,
-		       (unsigned long long)s->lane[l].ns);
+		printf(" n%s=%ld err%s=%ld ns%s=%llu med%s=%u big%s=%ld calm%s=%llu",
+		       sfx, s->lane[l].n, sfx, s->lane[l].err,
+		       sfx, (unsigned long long)s->lane[l].ns, sfx, med[l],
+		       sfx, big[l], sfx, (unsigned long long)calm[l]);
 	}
-	printf(" t0=%llu t1=%llu\n", (unsigned long long)t0,
+	printf(" steps=%ld t0=%llu t1=%llu\n", steps, (unsigned long long)t0,
 	       (unsigned long long)t1);
 }
 
@@ -644,20 +756,30 @@ static int syn_main(int argc, char **argv)
 	struct in_addr a;
 	char line[256];
 	int opt, l, cpu = -1, sndbuf = 4 << 20;
+	uint16_t dport = 0, dport1 = 0;
+	bool shared = false;
 
-	while ((opt = getopt(argc, argv, "s:k:d:p:b:c:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:k:d:p:P:b:c:")) != -1) {
 		switch (opt) {
 		case 's': src = optarg; break;
 		case 'k': s.nkeys = parse_num(optarg, 1, 1 << 22); break;
 		case 'd': dst = optarg; break;
-		case 'p': s.dport = (uint16_t)parse_num(optarg, 1, 65535); break;
+		case 'p': dport = (uint16_t)parse_num(optarg, 1, 65535); break;
+		case 'P': dport1 = (uint16_t)parse_num(optarg, 1, 65535); break;
 		case 'b': s.sport_base = (uint16_t)parse_num(optarg, 1, 65000); break;
 		case 'c': cpu = (int)parse_num(optarg, 0, 1023); break;
 		default: usage();
 		}
 	}
-	if (!src || !dst || !s.nkeys || !s.dport || optind != argc)
+	if (!src || !dst || !s.nkeys || !dport || optind != argc)
 		usage();
+	if (dport1 && nlanes == 1) {
+		/* -P without -N: the second lane shares the namespace */
+		shared = true;
+		nlanes = 2;
+	}
+	s.lane[0].dport = dport;
+	s.lane[1].dport = dport1 ? dport1 : dport;
 	if (inet_pton(AF_INET, src, &a) != 1)
 		usage();
 	s.src = ntohl(a.s_addr);
@@ -678,6 +800,10 @@ static int syn_main(int argc, char **argv)
 		ln->next_sport = calloc((size_t)s.nkeys, sizeof(uint16_t));
 		if (!ln->next_sport)
 			die("calloc");
+		if (l && shared) {
+			ln->fd = s.lane[0].fd;	/* one namespace, one socket */
+			continue;
+		}
 		lane_enter(l);
 		ln->fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
 		if (ln->fd < 0)
@@ -694,10 +820,10 @@ static int syn_main(int argc, char **argv)
 			if (x < 0 || y > s.nkeys || x > y) {
 				printf("error keys out of range\n");
 			} else {
-				syn_start(&s);
+				syn_start(&s, y - x);
 				t0 = now_ns();
 				for (i = x; i < y; i++)
-					send_step(&s, i, i);
+					send_step(&s, i);
 				t1 = now_ns();
 				syn_report(&s, t0, t1);
 			}
@@ -705,10 +831,10 @@ static int syn_main(int argc, char **argv)
 			if (x < 0 || y < 1 || y > s.nkeys) {
 				printf("error send out of range\n");
 			} else {
-				syn_start(&s);
+				syn_start(&s, x);
 				t0 = now_ns();
 				for (i = 0; i < x; i++)
-					send_step(&s, i, s.cursor++ % y);
+					send_step(&s, s.cursor++ % y);
 				t1 = now_ns();
 				syn_report(&s, t0, t1);
 			}
