@@ -14,9 +14,9 @@
 # rule-less pair of namespaces as its second lane (clbench -N), one
 # connection or SYN at a time in turn with the engine's, so each engine's
 # figures come with no-rule figures from the same instants (the host is
-# shared; its speed drifts from one second to the next).  In S2 the second
-# lane's SYNs go through the engine's own namespaces, to a port the rule
-# leaves out (see s2).
+# shared; its speed drifts from one second to the next).  In S2 and S3 the
+# second lane's SYNs go through the engine's own namespaces, to a port the
+# connlimit rule leaves out (see s2).
 #
 # Topology, per case:   bc-XXXX  c0 ===veth=== s0  bs-XXXX
 #   client addresses 198.18.1.1 (S1), 198.18.2.1-64 (S1 daddr),
@@ -43,7 +43,7 @@ S1_LEVELS=${BENCH_S1_LEVELS:-1000 5000 20000 50000}
 S1_BATCH=${BENCH_S1_BATCH:-1000}
 S1_BUDGET=${BENCH_S1_BUDGET:-180}	# seconds per mode for the in-kernel ramp
 S2_LEVELS=${BENCH_S2_LEVELS:-1000 16000 64000 128000}
-S2_BATCH=${BENCH_S2_BATCH:-4000}
+S2_BATCH=${BENCH_S2_BATCH:-8000}
 S3_LEVELS=${BENCH_S3_LEVELS:-100 10000}
 S3_BATCH_MS=${BENCH_S3_BATCH_MS:-500}	# S3 batches: SYNs for about this long
 S5_BATCH=${BENCH_S5_BATCH:-4000}
@@ -54,7 +54,7 @@ NEVER=1000000				# a limit no scenario reaches
 SRV=198.18.0.1
 SPORTS=(-p 1001 -p 1002 -p 1003 -p 1004)
 SYN_PORT=1009
-SYN_PORT1=1010		# S2's no-rule lane
+SYN_PORT1=1010		# the no-rule lane of S2 and S3
 REJECT=(-j REJECT --reject-with tcp-reset)
 
 # emit WORDS...: one result line.
@@ -155,12 +155,6 @@ rules() {
 		[ "$var" != none ] && echo "-A INPUT $* ${REJECT[*]}"
 		echo "COMMIT"
 	} | nsx "$BS" iptables-legacy-restore
-}
-
-# none_rule ARGS...: the none variant's own INPUT rule (S3: refuse without
-# counting).
-none_rule() {
-	nsx "$BS" iptables-legacy -A INPUT "$@" "${REJECT[@]}"
 }
 
 # slab NAME: "active num objsize perslab pagesperslab slabs" of a cache.
@@ -398,18 +392,21 @@ s2() {
 
 # s3 VAR: one address holding N connections under --connlimit-above N, for
 # each N of S3_LEVELS; the cost of new SYNs from it, all refused.  The
-# no-rule baseline, the generator's second lane, refuses the same SYNs by
-# port, without counting.  A batch is as many SYNs as a probe says take
-# S3_BATCH_MS (200 to 20,000): the engines differ by orders of magnitude
-# here, and a batch must be neither a blink nor minutes.
+# no-rule baseline, the generator's second lane, sends the same SYNs (as in
+# S2: same socket, same namespaces) to SYN_PORT1, which a rule ahead of the
+# connlimit rule refuses by port, without counting; the engine's SYNs pass
+# that rule's tcp match on their way to connlimit.  A batch is as many
+# SYNs as a probe says take S3_BATCH_MS (200 to 20,000): the engines differ
+# by orders of magnitude here, and a batch must be neither a blink nor
+# minutes.
 s3() {
-	local var=$1 n held i refused refused0 batch sent rc rs bc bs
+	local var=$1 n held i refused refused0 batch sent
 	for n in $S3_LEVELS; do
 		bed 198.18.3.1
-		rc=$BC rs=$BS
 		rules "$var" -r -p tcp --syn -m connlimit --connlimit-above "$n"
-		serve "$rs"
-		tool cli "$rc" conn -s 198.18.3.1 -d "$SRV" "${SPORTS[@]}"
+		nsx "$BS" iptables-legacy -I INPUT 1 -p tcp --syn --dport "$SYN_PORT1" "${REJECT[@]}"
+		serve "$BS"
+		tool cli "$BC" conn -s 198.18.3.1 -d "$SRV" "${SPORTS[@]}"
 		held=0
 		while [ "$held" -lt "$n" ]; do
 			i=$((n - held))
@@ -420,10 +417,7 @@ s3() {
 		# at the limit: the next real connection is refused
 		tcmd cli "open 1"
 		[ "$R_ref" = 1 ] || fail "N=$n: connection N+1 not refused: $REPLY_LINE"
-		bed 198.18.3.1
-		rules none -r
-		none_rule -p tcp --syn --dport "$SYN_PORT"
-		tool syn "$rc" -N "$BC" syn -s 198.18.3.1 -k 1 -d "$SRV" -p "$SYN_PORT"
+		tool syn "$BC" syn -s 198.18.3.1 -k 1 -d "$SRV" -p "$SYN_PORT" -P "$SYN_PORT1"
 		nap "$GAP"
 		tcmd syn "send 200 1"
 		sent=200
@@ -434,21 +428,20 @@ s3() {
 		nap "$GAP"
 		for i in $(seq 1 "$BATCHES"); do
 			tcmd syn "send $batch 1"
-			emit "s3 var=$var N=$n i=$i n=$R_n err=$R_err ns=$R_ns"
-			emit "s3 var=none pair=$var N=$n i=$i n=$R_n1 err=$R_err1 ns=$R_ns1"
+			emit "s3 var=$var N=$n i=$i n=$R_n err=$R_err ns=$R_ns med=$R_med big=$R_big calm=$R_calm steps=$R_steps"
+			emit "s3 var=none pair=$var N=$n i=$i n=$R_n1 err=$R_err1 ns=$R_ns1 med=$R_med1 big=$R_big1 calm=$R_calm1 steps=$R_steps"
 			sent=$((sent + batch))
 			nap "$GAP"
 		done
-		refused=$(nsx "$rs" iptables-legacy -L INPUT -v -x -n | awk 'NR == 3 { print $1 }')
-		refused=$((refused - 1))	# connection N+1
+		# INPUT: the no-rule lane's rule (line 3 of the listing), then
+		# the engine's, which also refused connection N+1
 		refused0=$(nsx "$BS" iptables-legacy -L INPUT -v -x -n | awk 'NR == 3 { print $1 }')
+		refused=$(nsx "$BS" iptables-legacy -L INPUT -v -x -n | awk 'NR == 4 { print $1 }')
+		refused=$((refused - 1))
 		emit "s3 var=$var N=$n refused=$refused sent=$sent"
 		emit "s3 var=none pair=$var N=$n refused=$refused0 sent=$sent"
 		[ "$refused" = "$sent" ] || fail "N=$n: $sent SYNs sent, $refused refused"
-		bc=$BC bs=$BS
-		BC=$rc BS=$rs
-		teardown
-		BC=$bc BS=$bs
+		[ "$refused0" = "$sent" ] || fail "N=$n: $sent SYNs sent to the no-rule lane, $refused0 refused"
 		teardown
 		cleanup_case
 		settle
