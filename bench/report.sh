@@ -101,16 +101,27 @@ function pair(sc, e, lv,   i, k, a, z) {
 	}
 	return k
 }
-# calm_note(SC, NAME, LEVELS, C, STEPS, BIG): the diagnostic paragraph of a
+# calm_batch(SC, VAR, LEVEL, RATE): note a SYN batch'"'"'s calm figures (clbench
+# syn_report()) for calm_note(): throughput if RATE (S2), else cost per SYN
+function calm_batch(sc, v, lv, rate) {
+	if (!("calm" in kv))
+		return
+	bv[sc "calm" SUBSEP v SUBSEP lv SUBSEP kv["i"]] = \
+		rate ? kv["steps"] / kv["calm"] : kv["calm"] / kv["steps"]
+	synsteps[sc, v] += kv["n"]
+	synbig[sc, v] += kv["big"]
+}
+# calm_note(SC, NAME, LEVELS, C): the diagnostic paragraph of a
 # SYN scenario: how many SYNs took over 8 times their batch'"'"'s median in each
 # lane, and the ratios with the pairs holding one left out
-function calm_note(sc, name, lv, c, steps, big,   i, e, m) {
-	if (!steps["ours"] && !steps["intree"])
+function calm_note(sc, name, lv, c,   i) {
+	if (!synsteps[sc, "ours"] && !synsteps[sc, "intree"])
 		return
 	printf "Diagnostic: SYNs that took over 8 times their batch'"'"'s median"
 	printf " (in-kernel %s, no rule beside it %s; ours %s, no rule beside it %s, of %s SYNs per lane)", \
-		thousands(big["intree"]), thousands(big["none@intree"]), \
-		thousands(big["ours"]), thousands(big["none@ours"]), thousands(steps["ours"] ? steps["ours"] : steps["intree"])
+		thousands(synbig[sc, "intree"]), thousands(synbig[sc, "none@intree"]), \
+		thousands(synbig[sc, "ours"]), thousands(synbig[sc, "none@ours"]), \
+		thousands(synsteps[sc, "ours"] ? synsteps[sc, "ours"] : synsteps[sc, "intree"])
 	printf ". Under TCG about 1%% of SYNs take 10 to 200 times the median, in either lane (the"
 	printf " vCPU was taken away), and they make up 10–20%% of a batch'"'"'s time: they are the spread of"
 	printf " the ratios above. Engine costs that come in bursts land there too, so the ratios with"
@@ -195,12 +206,7 @@ $2 == "s2" && kv["phase"] == "batch" {
 	v = kv["var"] (("pair" in kv) ? "@" kv["pair"] : "")
 	add("s2" SUBSEP v SUBSEP kv["K"], kv["n"] / (kv["ns"] / 1e9) / 1000)
 	bv["s2" SUBSEP v SUBSEP kv["K"] SUBSEP kv["i"]] = kv["n"] / kv["ns"]
-	if ("calm" in kv) {
-		bv["s2calm" SUBSEP v SUBSEP kv["K"] SUBSEP kv["i"]] = kv["steps"] / kv["calm"]
-		s2steps[v] += kv["n"]
-		s2calm[v] += kv["steps"]
-		s2big[v] += kv["big"]
-	}
+	calm_batch("s2", v, kv["K"], 1)
 	s2lev[kv["K"]] = 1
 	if (kv["err"] > 0)
 		s2err[v] += kv["err"]
@@ -221,12 +227,7 @@ $2 == "s3" && ("i" in kv) {
 	v = kv["var"] (("pair" in kv) ? "@" kv["pair"] : "")
 	add("s3" SUBSEP v SUBSEP kv["N"], kv["ns"] / kv["n"] / 1000)
 	bv["s3" SUBSEP v SUBSEP kv["N"] SUBSEP kv["i"]] = kv["ns"] / kv["n"]
-	if ("calm" in kv) {
-		bv["s3calm" SUBSEP v SUBSEP kv["N"] SUBSEP kv["i"]] = kv["calm"] / kv["steps"]
-		s3steps[v] += kv["n"]
-		s3calm[v] += kv["steps"]
-		s3big[v] += kv["big"]
-	}
+	calm_batch("s3", v, kv["N"], 0)
 	s3lev[kv["N"]] = 1
 	next
 }
@@ -477,7 +478,7 @@ END {
 	}
 	print ""
 	print ""
-	calm_note("s2", "K", K2, c, s2steps, s2big)
+	calm_note("s2", "K", K2, c)
 	K = K2[c]
 	if (c) {
 		printf "Conntrack entries at K = %s (engine / its no-rule lane): in-kernel %s / %s, ours %s / %s", thousands(K), \
@@ -516,7 +517,7 @@ END {
 			thousands(s3ref["ours" SUBSEP N]), thousands(s3sent["ours" SUBSEP N])
 	}
 	print ""
-	calm_note("s3", "N", N3, c, s3steps, s3big)
+	calm_note("s3", "N", N3, c)
 	ours = c ? median("s3" SUBSEP "ours" SUBSEP N3[c]) : ""
 	rfirst = c ? median(pair("s3", "ours", N3[1])) : ""
 	rlast = c ? median(pair("s3", "ours", N3[c])) : ""
