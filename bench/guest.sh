@@ -355,8 +355,8 @@ s1_daddr() { s1 "$1" daddr; }
 # veth and the generator's socket, and differ only in whether connlimit
 # sees their SYNs (both pay the rule's tcp match).  This scenario's margin
 # is a few percent, the size of what two pairs of namespaces could differ
-# by.  Throughput comes from the calm steps (clbench: steps where neither
-# SYN was disturbed), all steps reported beside.
+# by.  Throughput over all steps; over the calm steps (clbench: steps where
+# neither SYN was disturbed) as a diagnostic.
 s2() {
 	local var=$1 keys=0 k i ct sent1=0 max
 	max=${S2_LEVELS##* }

@@ -389,7 +389,7 @@ END {
 	print "kernel under qemu: each scenario runs with the in-kernel module, then with ours, with"
 	print "identical rules (one module unloaded, the other loaded). In every scenario the load"
 	print "generator also drives a no-rule copy of the scenario (its own pair of namespaces; in"
-	print "scenario 2 a port the rule leaves out), one connection or SYN at a time in turn with the"
+	print "scenarios 2 and 3 a port the rule leaves out), one connection or SYN at a time in turn with the"
 	print "engine'"'"'s, which of the two goes first drawn at random each time, so every engine figure"
 	print "has a no-rule figure measured in the same instants (the host is shared, and its speed drifts"
 	print "from one second to the next). Absolute times under emulation mean little; the ratios are"
