@@ -347,6 +347,41 @@ s1_daddr() { s1 "$1" daddr; }
 
 # ---------------------------------------------------------------- S2
 
+# profile_start / profile_stop TITLE: a perf profile (cpu-clock samples,
+# every CPU) of what runs in between, its top symbols to the result channel
+# as "BENCH profile" lines.  Only with BENCH_PERF_K (a diagnostic: the
+# sampling itself costs time).
+profile_start() {
+	perf record -q -a -g -e cpu-clock -F 2000 -o "$T/perf.data" >"$T/perf.err" 2>&1 &
+	PERF_PID=$!
+	sleep 1
+}
+profile_stop() {
+	local line
+	if ! kill -INT "$PERF_PID" 2>/dev/null; then
+		emit "profile $1: perf record failed: $(tr '\n' ' ' <"$T/perf.err")"
+		return 0
+	fi
+	wait "$PERF_PID" || true
+	emit "profile begin $1"
+	# the sender's own samples (its softirqs included), not the idle CPU
+	perf report -i "$T/perf.data" --stdio --no-children --sort sym \
+		--comms clbench --percentage relative --percent-limit 0.2 -g none \
+		2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 90 |
+		while IFS= read -r line; do emit "profile $line"; done
+	perf report -i "$T/perf.data" --stdio --children --sort sym \
+		--comms clbench --percentage relative --percent-limit 0.5 -g none \
+		2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 70 |
+		while IFS= read -r line; do emit "profile-children $line"; done
+	for sym in ${BENCH_PERF_SYMS:-}; do
+		perf report -i "$T/perf.data" --stdio --no-children --comms clbench \
+			--percentage relative -S "$sym" -g caller,0.5,callee --max-stack 12 \
+			2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 60 |
+			while IFS= read -r line; do emit "profile-$sym $line"; done
+	done
+	rm -f "$T/perf.data"
+}
+
 # s2 VAR: K keys (source addresses) with one connection each, for each K of
 # S2_LEVELS; S2_BATCH new SYNs spread over the K keys, through the rule.  The
 # no-rule baseline is the generator's second lane, SYN by SYN in turn with
@@ -370,6 +405,7 @@ s2() {
 		sent1=$((sent1 + R_n1 - R_err1))
 		keys=$k
 		nap "$GAP"
+		[ "$k" = "${BENCH_PERF_K:-}" ] && profile_start
 		for i in $(seq 1 "$BATCHES"); do
 			tcmd syn "send $S2_BATCH $k"
 			emit "s2 var=$var phase=batch K=$k i=$i n=$R_n err=$R_err ns=$R_ns med=$R_med big=$R_big calm=$R_calm steps=$R_steps"
@@ -377,6 +413,7 @@ s2() {
 			sent1=$((sent1 + R_n1 - R_err1))
 			nap "$GAP"
 		done
+		[ "$k" = "${BENCH_PERF_K:-}" ] && profile_stop "s2 $var K=$k"
 		# every SYN the no-rule lane sent is one of the namespace's
 		# conntracks (3600 s in SYN_SENT); the rest are the engine's
 		ct=$(nsx "$BS" cat /proc/sys/net/netfilter/nf_conntrack_count)

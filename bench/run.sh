@@ -17,6 +17,11 @@
 #   BENCH_*        scenario parameters, passed to the guest (see the top of
 #                  bench/guest.sh): BENCH_SCENARIOS, BENCH_VARIANTS,
 #                  BENCH_BATCHES, BENCH_S1_LEVELS, BENCH_S1_BUDGET, ...
+#   BENCH_PERF_K   a diagnostic: profile S2's batches at this K with perf
+#                  (cpu-clock samples of the generator, softirqs included);
+#                  the top symbols go to the results as "BENCH profile"
+#                  lines.  BENCH_PERF_SYMS: symbols to show the callers of.
+#                  The sampling costs time: no ratio of such a run counts.
 #   V=1            stream the guest console to stderr
 # Logs stay in build/bench/run-<kernel>/ (console.log, results.txt).
 set -euo pipefail
@@ -27,6 +32,10 @@ cd "$top"
 t_start=$(date +%s)
 want=${BENCH_KERNEL:-6.1}
 doc=${BENCH_DOC:-docs/benchmarks.md}
+if [ -n "${BENCH_PERF_K:-}" ] && [ -z "${BENCH_DOC:-}" ]; then
+	echo "bench: BENCH_PERF_K needs a BENCH_DOC of its own: a profiled run's ratios are not the benchmark's" >&2
+	exit 2
+fi
 timeout=${BENCH_TIMEOUT:-1800}
 mem=${BENCH_MEM:-3072}
 cpus=2
@@ -78,7 +87,17 @@ mkdir -p "$layer/usr/bin" "$layer/usr/lib/connlimit-bench" "$layer/tests/guest" 
 cp "$top/build/bench/clbench" "$layer/usr/bin/"
 cp "$ko" "$layer/usr/lib/connlimit-bench/"
 install -m 0755 bench/guest.sh "$layer/tests/guest/bench.sh"
-env | grep -E '^BENCH_(SCENARIOS|VARIANTS|BATCHES|S[0-9]_[A-Z]+|GAP)=' |
+if [ -n "${BENCH_PERF_K:-}" ]; then	# a profile needs perf in the guest
+	cp -L /usr/bin/perf "$layer/usr/bin/perf"
+	for lib in $(ldd /usr/bin/perf | awk '$2 == "=>" && $3 ~ /^\// { print $3 }'); do
+		# by its /usr path: a real lib/ in the layer would hide the
+		# base's lib -> usr/lib link (and the modules under it)
+		dst=$layer/usr${lib#/usr}
+		mkdir -p "${dst%/*}"
+		cp -L "$lib" "$dst"
+	done
+fi
+env | grep -E '^BENCH_(SCENARIOS|VARIANTS|BATCHES|S[0-9]_[A-Z]+|GAP|PERF_K|PERF_SYMS)=' |
 	sed -E "s/^([^=]*)=(.*)$/\\1='\\2'/" >"$layer/etc/bench.conf" || true
 (cd "$layer" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$out/layer.cpio"
 cat "$out/base.img" "$out/layer.cpio" >"$out/bench.img"

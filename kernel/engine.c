@@ -629,7 +629,7 @@ static unsigned int cl_key_note(struct cl_table *table, struct cl_key *key,
 
 /*
  * Count @ct, seen in direction @reply, under @key.  Caller holds key->lock
- * and rcu_read_lock().
+ * (softirqs off) and RCU.
  */
 static int cl_key_count(struct cl_table *table, struct cl_key *key,
 			struct nf_conn *ct, bool reply, u32 limit)
@@ -718,15 +718,36 @@ static struct cl_key *cl_key_create(struct cl_table *table,
 	return key;
 }
 
+/* Same key?  The fields one by one: an out-of-line memcmp() per packet. */
+static bool cl_key_id_equal(const struct cl_key_id *a,
+			    const struct cl_key_id *b)
+{
+	return a->addr[0] == b->addr[0] && a->addr[1] == b->addr[1] &&
+	       a->addr[2] == b->addr[2] && a->addr[3] == b->addr[3] &&
+	       a->zone == b->zone && a->family == b->family;
+}
+
+/*
+ * The packet path runs inside the netfilter hook's RCU read-side section
+ * (nf_hook() holds it around every rule), so it takes no RCU lock of its
+ * own.  Softirqs must be off while a key's lock is held (the work and the
+ * listings take it from a process); iptables-legacy runs its rules with
+ * them off already, nft_compat from a process (OUTPUT) may not, and only
+ * then are they turned off here: turning them on again costs a call per
+ * packet that the common case need not pay.
+ */
 int cl_table_count(struct cl_table *table, const struct cl_key_id *id,
 		   struct nf_conn *ct, bool reply, u32 limit)
 {
 	u64 hash = cl_key_hash(table, id);
+	bool bh_off = !in_softirq();
 	struct rhash_head *found;
 	struct cl_key *key;
 	int ret;
 
-	rcu_read_lock();
+	RCU_LOCKDEP_WARN(!rcu_read_lock_held(), "connlimit: packet outside RCU");
+	if (bh_off)
+		local_bh_disable();
 	for (;;) {
 		found = rhashtable_lookup(&table->objects, &hash, cl_params);
 		if (found) {
@@ -742,20 +763,21 @@ int cl_table_count(struct cl_table *table, const struct cl_key_id *id,
 				goto out;
 			}
 		}
-		spin_lock_bh(&key->lock);
+		spin_lock(&key->lock);
 		if (!key->dead)
 			break;
 		/* Unhashed before its lock was dropped: the retry won't see it. */
-		spin_unlock_bh(&key->lock);
+		spin_unlock(&key->lock);
 	}
 	/* Two keys with one 64-bit keyed hash: refuse rather than mix them. */
-	if (unlikely(memcmp(&key->id, id, sizeof(*id))))
+	if (unlikely(!cl_key_id_equal(&key->id, id)))
 		ret = -EEXIST;
 	else
 		ret = cl_key_count(table, key, ct, reply, limit);
-	spin_unlock_bh(&key->lock);
+	spin_unlock(&key->lock);
 out:
-	rcu_read_unlock();
+	if (bh_off)
+		local_bh_enable();
 	return ret;
 }
 
