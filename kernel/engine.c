@@ -5,22 +5,25 @@
  * Each rule owns a table (struct cl_table) with one rhashtable of objects,
  * all found by a 64-bit id:
  *   keys:  one struct cl_key per masked address + zone + family, holding
- *          the key's count and its entries on two queues; the id is a
- *          SipHash of those, keyed per table, with the low bit set;
- *   conns: one struct cl_conn per counted connection; the id is the
- *          address of its (referenced) nf_conn, with bit 1 set if the
- *          packets that counted it travel in the REPLY direction (their
- *          address is the other end's, so the key is another one, as
- *          upstream counts them); conntrack objects are 8-byte aligned, so
- *          bit 0 is clear and no entry id equals a key id.  A connection
- *          is counted once per direction however many of its packets pass.
+ *          the key's count, its first CL_KEY_SLOTS entries in itself and
+ *          the others on two queues; the id is a SipHash of those, keyed
+ *          per table, with the low bit set;
+ *   conns: one struct cl_conn per counted connection of a key whose slots
+ *          were full when it came.
+ * An entry's id is the address of its (referenced) nf_conn, with bit 1 set
+ * if the packets that counted it travel in the REPLY direction (their
+ * address is the other end's, so the key is another one, as upstream
+ * counts them); conntrack objects are 8-byte aligned, so bit 0 is clear and
+ * no entry id equals a key id.  A connection is counted once per key and
+ * direction however many of its packets pass.
  * One table instead of two saves a second bucket array, which rhashtable
  * sizes to a power of two and the page allocator rounds up again.
  *
- * A packet costs one SipHash, two hash lookups and one spinlock, plus an
- * allocation and an insert for a new connection.  Nothing walks a key's
- * connections: the entries checked on the way are bounded per packet and
- * per jiffy.
+ * A packet of a key holding up to CL_KEY_SLOTS connections (most clients)
+ * costs one SipHash, one hash lookup and one spinlock; beyond, a second
+ * lookup, plus an allocation and an insert for a new connection.  Nothing
+ * walks a key's connections: the entries checked on the way are bounded
+ * per packet and per jiffy.
  *
  * How the engine learns that a connection is gone.  An out-of-tree module
  * gets no callback when a conntrack dies, so each entry holds a reference
@@ -77,14 +80,15 @@
  * being refused at this moment elsewhere must not make the key look over
  * its limit to the connections it already holds.
  *
- * Locking: a key's spinlock guards its queues, its counts and the entries
- * that point at it (insert, remove).  Lookups run under RCU; keys that
+ * Locking: a key's spinlock guards its slots, its queues, its counts and
+ * the entries that point at it (insert, remove).  Lookups run under RCU; keys that
  * were hashed are freed through call_rcu, entries through the table's
  * graveyard, which the background work hands to call_rcu in one batch per
  * pass (an entry has no room for an rcu_head).  Keys are freed only by the
  * background work (under the table's pass_lock, which listings also take).
  * The match runs with BH disabled (legacy tables) and enabled (nft_compat,
- * OUTPUT), the work in process context: every spinlock is taken with _bh.
+ * OUTPUT), the work in process context: every spinlock is taken with
+ * softirqs off (see cl_table_count()).
  * No lock or hash seed is shared between rules or namespaces.
  *
  * The upstream nf_conncount bugs, and how each is excluded here:
@@ -109,7 +113,8 @@
  *     on them (a count not above the limit), and the per-jiffy budget is
  *     reset whenever jiffies moved on, so it cannot stick.
  *  9. Conntrack reference leaks: an entry's reference is taken when the
- *     entry is hashed, and put when it is unhashed (cl_conn_file()) or its
+ *     entry is hashed or slotted, and put when it is unhashed
+ *     (cl_conn_file()) or its slot emptied (cl_key_check_slots()) or its
  *     table destroyed: nowhere else.
  * 10. Shared lock arrays and hash seeds: none; everything is per table.
  */
@@ -158,6 +163,13 @@
 #define CL_ID_REPLY		2ULL
 #define CL_ID_FLAGS		(CL_ID_KEY | CL_ID_REPLY)
 
+/* Entries a key holds in itself (a few connections per client are the rule) */
+#define CL_KEY_SLOTS		4
+/* A slot's entry whose conntrack was unconfirmed when last seen. */
+#define CL_SLOT_PENDING		4UL
+/* An nf_conn is aligned for skb->_nfct, which keeps ctinfo in its low bits */
+static_assert((CL_ID_FLAGS | CL_SLOT_PENDING) <= NFCT_INFOMASK);
+
 /* The head of every object in a table's rhashtable. */
 struct cl_node {
 	struct rhash_head hash;
@@ -186,16 +198,21 @@ struct cl_table {
 struct cl_conn;
 
 /*
- * Confirmed entries form a circular singly linked queue reached through its
- * tail (tail->next is the head, the least recently checked), so an entry
- * checked alive moves to the tail by moving the tail pointer.  Pending
- * entries form a stack: they are always checked all together.
+ * A key keeps its first entries in itself, in @slots: each the entry's id
+ * (CL_SLOT_PENDING set while its conntrack was unconfirmed when last seen),
+ * 0 when free.  Only a key whose slots are full allocates entries (struct
+ * cl_conn, hashed in the table); it goes back to its slots alone once
+ * those are gone.  Allocated confirmed entries form a circular singly
+ * linked queue reached through its tail (tail->next is the head, the least
+ * recently checked), so an entry checked alive moves to the tail by moving
+ * the tail pointer.  Allocated pending entries form a stack: they are
+ * always checked all together, as are the slots.
  */
 struct cl_key {
 	struct cl_node node;
 	struct cl_key_id id;
 	spinlock_t lock;		/* guards the fields below, our entries */
-	unsigned int count;		/* entries in both queues */
+	unsigned int count;		/* entries: slots, both queues */
 	unsigned int pending;		/* entries on the pending stack */
 	/*
 	 * Budget of checks while above the limit: @checks made in the jiffy
@@ -204,18 +221,21 @@ struct cl_key {
 	 * and costs one jiffy's checks.
 	 */
 	u32 checked_jiffy;
-	u16 checks;
-	bool dead;			/* unhashed, being freed: look up again */
 	u32 peak;			/* highest count admitted (if peaks) */
 	u32 over;			/* packets that found it above a limit */
+	u8 checks;
+	bool dead;			/* unhashed, being freed: look up again */
+	u8 used;			/* slots holding an entry */
+	u8 slots_pending;		/* of those, with CL_SLOT_PENDING */
 	struct llist_node gc_node;	/* on table->keys while hashed */
 	union {
 		struct {
 			struct cl_conn *confirmed_tail;
 			struct cl_conn *pending_head;
 		};
-		struct rcu_head rcu;	/* once dead, with both queues empty */
+		struct rcu_head rcu;	/* once dead, with no entry left */
 	};
+	unsigned long slots[CL_KEY_SLOTS];
 };
 
 /*
@@ -238,7 +258,8 @@ struct cl_conn {
 #define CL_CONN_PENDING	1UL	/* on the key's pending stack */
 
 static_assert(sizeof(struct cl_conn) <= 24);
-static_assert(sizeof(struct cl_key) <= 88);
+static_assert(sizeof(struct cl_key) <= 120);
+static_assert(CL_CHECKS_PER_JIFFY + CL_KEY_SLOTS <= U8_MAX);
 static_assert(offsetof(struct cl_key, node) == 0);
 static_assert(offsetof(struct cl_conn, node) == 0);
 
@@ -270,9 +291,24 @@ static const struct rhashtable_params cl_params = {
 static struct kmem_cache *cl_key_cache __read_mostly;
 static struct kmem_cache *cl_conn_cache __read_mostly;
 
+static struct nf_conn *cl_id_ct(u64 id)
+{
+	return (struct nf_conn *)(unsigned long)(id & ~CL_ID_FLAGS);
+}
+
 static struct nf_conn *cl_conn_ct(const struct cl_conn *conn)
 {
-	return (struct nf_conn *)(unsigned long)(conn->node.id & ~CL_ID_FLAGS);
+	return cl_id_ct(conn->node.id);
+}
+
+static u64 cl_slot_id(unsigned long slot)
+{
+	return slot & ~CL_SLOT_PENDING;
+}
+
+static struct nf_conn *cl_slot_ct(unsigned long slot)
+{
+	return cl_id_ct(cl_slot_id(slot));
 }
 
 static struct cl_conn *cl_conn_next(const struct cl_conn *conn)
@@ -330,15 +366,13 @@ static bool cl_ct_closed(const struct nf_conn *ct)
 }
 
 /*
- * Is the conntrack behind @conn still alive, and confirmed?  We hold a
+ * Is the conntrack @ct of an entry still alive, and confirmed?  We hold a
  * reference, so it is still the conntrack we counted.  An unconfirmed one
  * that nobody but us holds was never confirmed and never will be.
  */
-static enum cl_conn_state cl_conn_state(const struct cl_table *table,
-					const struct cl_conn *conn)
+static enum cl_conn_state cl_ct_state(const struct cl_table *table,
+				      const struct nf_conn *ct)
 {
-	struct nf_conn *ct = cl_conn_ct(conn);
-
 	cl_count_inc(table->netc, checks);
 	if (!nf_ct_is_confirmed(ct))
 		return refcount_read(&ct->ct_general.use) > 1 ?
@@ -449,17 +483,17 @@ static void cl_pending_push(struct cl_key *key, struct cl_conn *conn)
 
 /*
  * File @conn, just taken off its queue, by its @state: confirmed queue,
- * pending stack, or gone.  @keep (the current packet's entry) is never
- * removed, so a count always includes its own connection.  Caller holds
- * key->lock.
+ * pending stack, or gone.  The entry @keep (the id of the current packet's
+ * entry, 0 if none) is never removed, so a count always includes its own
+ * connection.  Caller holds key->lock.
  */
 static void cl_conn_file(struct cl_table *table, struct cl_key *key,
-			 struct cl_conn *conn, const struct cl_conn *keep,
+			 struct cl_conn *conn, u64 keep,
 			 enum cl_conn_state state)
 {
 	if (state == CL_CONN_CONFIRMED) {
 		cl_confirmed_push(key, conn);
-	} else if (state == CL_CONN_UNCONFIRMED || conn == keep) {
+	} else if (state == CL_CONN_UNCONFIRMED || conn->node.id == keep) {
 		cl_pending_push(key, conn);
 	} else {
 		rhashtable_remove_fast(&table->objects, &conn->node.hash,
@@ -472,30 +506,69 @@ static void cl_conn_file(struct cl_table *table, struct cl_key *key,
 	}
 }
 
+/*
+ * Check the slots' entries: the pending ones, or the confirmed ones; and
+ * return how many were checked.  As in cl_conn_file(), @keep stays.
+ * Caller holds key->lock and RCU.
+ */
+static unsigned int cl_key_check_slots(struct cl_table *table,
+				       struct cl_key *key, u64 keep,
+				       bool pending)
+{
+	enum cl_conn_state state;
+	unsigned int i, done = 0;
+	unsigned long slot;
+
+	for (i = 0; i < CL_KEY_SLOTS; i++) {
+		slot = key->slots[i];
+		if (!slot || !!(slot & CL_SLOT_PENDING) != pending)
+			continue;
+		done++;
+		state = cl_ct_state(table, cl_slot_ct(slot));
+		if (state == CL_CONN_CONFIRMED) {
+			slot &= ~CL_SLOT_PENDING;
+		} else if (state == CL_CONN_UNCONFIRMED ||
+			   cl_slot_id(slot) == keep) {
+			slot |= CL_SLOT_PENDING;
+		} else {
+			slot = 0;
+			key->used--;
+			key->count--;
+			cl_count_inc(table->netc, freed);
+			cl_count_dec(table->netc, conns);
+			nf_ct_put(cl_slot_ct(key->slots[i]));
+		}
+		key->slots_pending += !!(slot & CL_SLOT_PENDING) - pending;
+		key->slots[i] = slot;
+	}
+	return done;
+}
+
 /* Check every pending entry once. Caller holds key->lock and RCU. */
 static void cl_key_check_pending(struct cl_table *table, struct cl_key *key,
-				 const struct cl_conn *keep)
+				 u64 keep)
 {
 	struct cl_conn *conn = key->pending_head, *next;
 
+	if (key->slots_pending)
+		cl_key_check_slots(table, key, keep, true);
 	key->pending_head = NULL;
 	key->pending = 0;
 	for (; conn; conn = next) {
 		next = cl_conn_next(conn);
 		cl_conn_file(table, key, conn, keep,
-			     cl_conn_state(table, conn));
+			     cl_ct_state(table, cl_conn_ct(conn)));
 	}
 }
 
 /*
- * Check up to @budget confirmed entries, least recently checked first, and
- * return how many were checked.  @budget must not exceed the number of
- * confirmed entries, so none is checked twice.  Caller holds key->lock and
- * RCU.
+ * Check up to @budget confirmed entries of the queue, least recently
+ * checked first, and return how many were checked.  @budget must not
+ * exceed the number of entries on the queue, so none is checked twice.
+ * Caller holds key->lock and RCU.
  */
 static unsigned int cl_key_check_oldest(struct cl_table *table,
-					struct cl_key *key,
-					const struct cl_conn *keep,
+					struct cl_key *key, u64 keep,
 					unsigned int budget)
 {
 	enum cl_conn_state state;
@@ -504,7 +577,7 @@ static unsigned int cl_key_check_oldest(struct cl_table *table,
 
 	for (; done < budget && key->confirmed_tail; done++) {
 		head = cl_conn_next(key->confirmed_tail);
-		state = cl_conn_state(table, head);
+		state = cl_ct_state(table, cl_conn_ct(head));
 		if (state == CL_CONN_CONFIRMED)
 			key->confirmed_tail = head;	/* head becomes tail */
 		else
@@ -514,9 +587,16 @@ static unsigned int cl_key_check_oldest(struct cl_table *table,
 	return done;
 }
 
+/* Entries whose conntrack was confirmed when last seen. */
 static unsigned int cl_key_confirmed(const struct cl_key *key)
 {
-	return key->count - key->pending;
+	return key->count - key->pending - key->slots_pending;
+}
+
+/* Those on the confirmed queue (not in slots). */
+static unsigned int cl_key_queued(const struct cl_key *key)
+{
+	return key->count - key->used - key->pending;
 }
 
 /*
@@ -524,7 +604,7 @@ static unsigned int cl_key_confirmed(const struct cl_key *key)
  * within the key's budget for this jiffy.  Caller holds key->lock and RCU.
  */
 static void cl_key_recheck(struct cl_table *table, struct cl_key *key,
-			   const struct cl_conn *keep)
+			   u64 keep)
 {
 	u32 now = (u32)jiffies;
 	unsigned int budget;
@@ -534,8 +614,14 @@ static void cl_key_recheck(struct cl_table *table, struct cl_key *key,
 		key->checked_jiffy = now;
 		key->checks = 0;
 	}
-	budget = min_t(unsigned int, CL_CHECKS_PER_JIFFY - key->checks,
-		       cl_key_confirmed(key));
+	if (key->checks >= CL_CHECKS_PER_JIFFY)
+		return;
+	/* the slots first: a few, all in the key (may go over by as many) */
+	key->checks += cl_key_check_slots(table, key, keep, false);
+	budget = min_t(unsigned int,
+		       CL_CHECKS_PER_JIFFY - min_t(unsigned int, key->checks,
+						   CL_CHECKS_PER_JIFFY),
+		       cl_key_queued(key));
 	key->checks += cl_key_check_oldest(table, key, keep, budget);
 }
 
@@ -566,9 +652,12 @@ static void cl_table_pressure(struct cl_table *table, const struct nf_conn *ct)
  * An entry found is one of this key's (the same conntrack and direction
  * give the same address, so the same key) and stays while the lock is
  * held -- except where rules sharing a named table see a direction's
- * packets with two addresses (NAT between their hooks): the connection is
- * then counted under the key that saw it first, and the entry found may be
- * another key's, only compared and read (RCU keeps its memory).
+ * packets with two addresses (NAT between their hooks): the entry found
+ * may then be another key's, only compared and read (RCU keeps its
+ * memory), and the connection is counted under that key alone.  (A key
+ * keeping its entries in its slots does not look in the hash table: such
+ * a connection is then counted under both keys, as if each address held
+ * it, which is what it looks like from either rule.)
  */
 static struct cl_conn *cl_conn_add(struct cl_table *table, struct cl_key *key,
 				   u64 id, struct nf_conn *ct)
@@ -601,13 +690,37 @@ static struct cl_conn *cl_conn_add(struct cl_table *table, struct cl_key *key,
 	return conn;
 }
 
+/* The packet's own entry: in a slot of its key, or allocated (or none). */
+struct cl_own {
+	struct nf_conn *ct;	/* NULL: counted as one more, not remembered */
+	u64 id;			/* 0 without @ct */
+	unsigned long *slot;
+	struct cl_conn *conn;	/* may be another key's, see cl_conn_add() */
+};
+
+/* The count @own's packet sees. Caller holds key->lock. */
+static unsigned int cl_own_count(const struct cl_key *key,
+				 const struct cl_own *own)
+{
+	bool pending;
+
+	if (!own->ct)
+		return key->count + 1;
+	if (!nf_ct_is_confirmed(own->ct))
+		return key->count;
+	/* its own entry counts even if nothing promoted it yet */
+	pending = own->slot ? *own->slot & CL_SLOT_PENDING :
+			      cl_conn_pending(own->conn);
+	return cl_key_confirmed(key) + pending;
+}
+
 /*
  * Note a packet's count: above the limit, or maybe a new peak.  A peak is
  * only raised on a rechecked count: dead entries must not make one, and
  * nothing else checks a key that stays below its limits.
  */
 static unsigned int cl_key_note(struct cl_table *table, struct cl_key *key,
-				const struct cl_conn *conn, unsigned int count,
+				const struct cl_own *own, unsigned int count,
 				u32 limit)
 {
 	if (count > limit) {
@@ -616,15 +729,67 @@ static unsigned int cl_key_note(struct cl_table *table, struct cl_key *key,
 	}
 	if (!table->peaks || count <= key->peak)
 		return count;
-	cl_key_recheck(table, key, conn);
-	if (!conn)
-		count = key->count + 1;
-	else if (!nf_ct_is_confirmed(cl_conn_ct(conn)))
-		count = key->count;
-	else
-		count = cl_key_confirmed(key) + cl_conn_pending(conn);
+	cl_key_recheck(table, key, own->id);
+	count = cl_own_count(key, own);
 	key->peak = max(key->peak, count);
 	return count;
+}
+
+/* Put @own's new entry in the free slot @i of @key.  Caller holds its lock. */
+static void cl_slot_fill(struct cl_table *table, struct cl_key *key,
+			 unsigned int i, struct cl_own *own)
+{
+	bool pending = !nf_ct_is_confirmed(own->ct);
+
+	nf_conntrack_get(&own->ct->ct_general);
+	key->slots[i] = own->id | (pending ? CL_SLOT_PENDING : 0);
+	key->used++;
+	key->slots_pending += pending;
+	key->count++;
+	cl_count_inc(table->netc, conns);
+	own->slot = &key->slots[i];
+	if (pending)
+		cl_table_pressure(table, own->ct);
+}
+
+/*
+ * Find @own's entry under @key, or add it: in a free slot while the key
+ * has no allocated entry (so none of its entries is in the hash table,
+ * which then need not be looked at), else allocated and hashed.  Caller
+ * holds key->lock and RCU.
+ */
+static int cl_key_find_or_add(struct cl_table *table, struct cl_key *key,
+			      struct cl_own *own)
+{
+	struct rhash_head *found = NULL;
+	unsigned int i, free = CL_KEY_SLOTS;
+
+	for (i = 0; i < CL_KEY_SLOTS; i++) {
+		if (cl_slot_id(key->slots[i]) == own->id) {
+			own->slot = &key->slots[i];
+			return 0;
+		}
+		if (!key->slots[i])
+			free = i;
+	}
+	if (free < CL_KEY_SLOTS && key->used == key->count) {
+		cl_slot_fill(table, key, free, own);
+		return 0;
+	}
+	/*
+	 * A confirmed conntrack has most likely been counted (every packet
+	 * of a connection may come here): look it up.  An unconfirmed one
+	 * is most likely new: insert, and look up on the way (rhashtable
+	 * walks the chain before inserting anyway).
+	 */
+	if (nf_ct_is_confirmed(own->ct))
+		found = rhashtable_lookup(&table->objects, &own->id, cl_params);
+	if (found) {
+		own->conn = container_of(found, struct cl_conn, node.hash);
+		return 0;
+	}
+	own->conn = cl_conn_add(table, key, own->id, own->ct);
+	return PTR_ERR_OR_ZERO(own->conn);
 }
 
 /*
@@ -634,44 +799,19 @@ static unsigned int cl_key_note(struct cl_table *table, struct cl_key *key,
 static int cl_key_count(struct cl_table *table, struct cl_key *key,
 			struct nf_conn *ct, bool reply, u32 limit)
 {
-	struct rhash_head *found;
-	struct cl_conn *conn;
-	unsigned int count;
-	u64 id;
+	struct cl_own own = { .ct = ct };
+	int err;
 
-	if (!ct) {
-		/* Counted as one more, not remembered. */
-		if (key->count >= limit)
-			cl_key_recheck(table, key, NULL);
-		return cl_key_note(table, key, NULL, key->count + 1, limit);
+	if (ct) {
+		own.id = cl_conn_id(ct, reply);
+		err = cl_key_find_or_add(table, key, &own);
+		if (err)
+			return err;
 	}
-
-	id = cl_conn_id(ct, reply);
-	/*
-	 * A confirmed conntrack has most likely been counted (every packet
-	 * of a connection may come here): look it up.  An unconfirmed one
-	 * is most likely new: insert, and look up on the way (rhashtable
-	 * walks the chain before inserting anyway).
-	 */
-	found = NULL;
-	if (nf_ct_is_confirmed(ct))
-		found = rhashtable_lookup(&table->objects, &id, cl_params);
-	if (found) {
-		conn = container_of(found, struct cl_conn, node.hash);
-	} else {
-		conn = cl_conn_add(table, key, id, ct);
-		if (IS_ERR(conn))
-			return PTR_ERR(conn);
-	}
-
-	if (key->count > limit)
-		cl_key_recheck(table, key, conn);
-
-	if (!nf_ct_is_confirmed(ct))
-		count = key->count;
-	else	/* its own entry counts even if nothing promoted it yet */
-		count = cl_key_confirmed(key) + cl_conn_pending(conn);
-	return cl_key_note(table, key, conn, count, limit);
+	/* without a conntrack the packet is one more than the entries */
+	if (key->count + !ct > limit)
+		cl_key_recheck(table, key, own.id);
+	return cl_key_note(table, key, &own, cl_own_count(key, &own), limit);
 }
 
 static struct cl_key *cl_key_create(struct cl_table *table,
@@ -692,10 +832,13 @@ static struct cl_key *cl_key_create(struct cl_table *table,
 	key->checked_jiffy = (u32)jiffies - 1;
 	key->checks = 0;
 	key->dead = false;
+	key->used = 0;
+	key->slots_pending = 0;
 	key->peak = 0;
 	key->over = 0;
 	key->confirmed_tail = NULL;
 	key->pending_head = NULL;
+	memset(key->slots, 0, sizeof(key->slots));
 
 	old = rhashtable_lookup_get_insert_fast(&table->objects,
 						&key->node.hash, cl_params);
@@ -782,9 +925,10 @@ out:
 }
 
 /*
- * Check every pending entry of @key and @budget of its confirmed ones (all
- * of them if @budget is UINT_MAX), a chunk per hold of the lock.  Caller
- * holds table->pass_lock, so @key stays valid between chunks.
+ * Check every pending entry of @key, every slot, and @budget of the
+ * confirmed queue (all of it if @budget is UINT_MAX), a chunk per hold of
+ * the lock.  Caller holds table->pass_lock, so @key stays valid between
+ * chunks.
  */
 static void cl_key_sweep(struct cl_table *table, struct cl_key *key,
 			 unsigned int budget)
@@ -793,12 +937,13 @@ static void cl_key_sweep(struct cl_table *table, struct cl_key *key,
 
 	rcu_read_lock();
 	spin_lock_bh(&key->lock);
-	cl_key_check_pending(table, key, NULL);
-	budget = min(budget, cl_key_confirmed(key));
+	cl_key_check_pending(table, key, 0);
+	cl_key_check_slots(table, key, 0, false);
+	budget = min(budget, cl_key_queued(key));
 	for (;;) {
 		chunk = min3(budget, (unsigned int)CL_SWEEP_CHUNK,
-			     cl_key_confirmed(key));
-		budget -= cl_key_check_oldest(table, key, NULL, chunk);
+			     cl_key_queued(key));
+		budget -= cl_key_check_oldest(table, key, 0, chunk);
 		if (!budget || !key->confirmed_tail)
 			break;
 		spin_unlock_bh(&key->lock);
@@ -950,9 +1095,18 @@ static void cl_object_free_now(void *ptr, void *arg)
 	struct cl_table *table = arg;
 	struct cl_node *node = ptr;
 	struct cl_conn *conn;
+	struct cl_key *key;
+	unsigned int i;
 
 	if (node->id & CL_ID_KEY) {
-		cl_key_free(table, container_of(node, struct cl_key, node));
+		key = container_of(node, struct cl_key, node);
+		for (i = 0; i < CL_KEY_SLOTS; i++) {
+			if (!key->slots[i])
+				continue;
+			nf_ct_put(cl_slot_ct(key->slots[i]));
+			cl_count_dec(table->netc, conns);
+		}
+		cl_key_free(table, key);
 	} else {
 		conn = container_of(node, struct cl_conn, node);
 		nf_ct_put(cl_conn_ct(conn));

@@ -18,7 +18,7 @@ struct cl_counters {
 	long tables;		/* rule tables alive (named: once per name) */
 	long named;		/* named tables alive */
 	long keys;		/* keys allocated, not yet freed */
-	long conns;		/* entries allocated, not yet freed */
+	long conns;		/* entries (in key slots or allocated) alive */
 	long alloc_failures;	/* packets dropped: no memory for an entry */
 	long checks;		/* entries checked against their conntrack */
 	long freed;		/* entries found dead and freed */

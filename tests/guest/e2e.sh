@@ -188,6 +188,29 @@ case_close() {
 	done
 }
 
+# a client holding more connections than a key keeps in itself (its first
+# entries live in the key, later ones are allocated): the count stays exact
+# going over that line, while the first ones go and new ones come beside
+# the allocated ones, and when every one of them went
+case_many() {
+	local fam c s
+	topo c s
+	for fam in 4 6; do
+		fam_addrs $fam
+		xt $fam "$s" -A INPUT -p tcp --syn --dport 80 -m connlimit --connlimit-above 7 "${REJECT_TCP[@]}"
+		client_start a$fam "$c" "${CLI[0]}" "${SRV[0]}" 80
+		expect_open a$fam 7 7 0
+		client_close a$fam 5
+		wait_ct_established "$s" "${CLI[0]}" 2
+		expect_open a$fam 5 5 0	# 7 again, not 12
+		client_close a$fam 7
+		wait_ct_established "$s" "${CLI[0]}" 0
+		expect_open a$fam 7 7 0	# 7 again, not 14
+		expect_ping a$fam 7 0
+		expect_open a$fam 1 0 1	# and the limit still holds
+	done
+}
+
 # the count falls after conntrack -F; the flushed connections keep working
 case_flush() {
 	local fam c s
@@ -560,6 +583,7 @@ for BACKEND in $BACKENDS; do
 	e2e daddr "--connlimit-daddr counts per server address" case_daddr
 	e2e upto "--connlimit-upto 2 with ACCEPT" case_upto
 	e2e close "count falls when connections close or reset" case_close
+	e2e many "a client with more connections than a key holds in itself" case_many
 	e2e flush "count falls after conntrack -F, flushed connections keep working" case_flush
 	e2e udp "udp flows counted, refused above the limit, freed by conntrack -F" case_udp
 	e2e tworules "two rules with different masks count independently" case_two_rules
@@ -579,6 +603,7 @@ for BACKEND in $BACKENDS; do
 		e2e named-restore "named table: iptables-restore under live connections keeps the counts" case_named_restore
 		e2e named-grace "named table: flush and re-add within the grace period keeps counts; then it goes" case_named_grace
 		e2e named-conflict "named table: another mask or direction for a family is refused" case_named_conflict
+		e2e named-shared "named table: a packet passing two of its rules is counted once" case_named_shared
 		e2e named-netns "named table: the same name in two namespaces counts apart" case_named_netns
 		e2e named-perms "named table: file owner and mode from the module parameters" case_named_perms
 		e2e named-netns-gone "named table: goes with its namespace" case_named_netns_gone

@@ -172,6 +172,35 @@ case_named_conflict() {
 	grep -qx "named_tables 1" <<<"$out" || fail "expected one named table: $out"
 }
 
+# two rules sharing a table both see each SYN, before its conntrack is
+# confirmed: the connection is counted once, not once per rule.  The first
+# rule only counts (no target); the second refuses above 2 (a client within
+# its key's own slots) and, for the other client, above 6 (beyond them).
+case_named_shared() {
+	local fam c s key
+	named_setup
+	topo c s
+	for fam in 4 6; do
+		fam_addrs $fam
+		xt $fam "$s" -A INPUT -p tcp --syn --dport 80 -m connlimit --connlimit-above 100 \
+			--connlimit-name pair
+		xt $fam "$s" -A INPUT -p tcp --syn --dport 80 -s "${CLI[0]}" -m connlimit \
+			--connlimit-above 2 --connlimit-name pair "${REJECT_TCP[@]}"
+		xt $fam "$s" -A INPUT -p tcp --syn --dport 80 -s "${CLI[1]}" -m connlimit \
+			--connlimit-above 6 --connlimit-name pair "${REJECT_TCP[@]}"
+		client_start a$fam "$c" "${CLI[0]}" "${SRV[0]}" 80
+		client_start b$fam "$c" "${CLI[1]}" "${SRV[0]}" 80
+		expect_open a$fam 2 2 0
+		expect_open b$fam 6 6 0
+		expect_key "$s" pair "src ${CLI[0]}/$FULL" "conns 2 peak 2 over 0"
+		expect_key "$s" pair "src ${CLI[1]}/$FULL" "conns 6 peak 6 over 0"
+		expect_open a$fam 1 0 1
+		expect_open b$fam 1 0 1
+		expect_ping a$fam 2 0
+		expect_ping b$fam 6 0
+	done
+}
+
 # the same name in two namespaces: two tables
 case_named_netns() {
 	local c1 s1 c2 s2 fam=4
