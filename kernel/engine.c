@@ -13,9 +13,10 @@
  * An entry's id is the address of its (referenced) nf_conn, with bit 1 set
  * if the packets that counted it travel in the REPLY direction (their
  * address is the other end's, so the key is another one, as upstream
- * counts them); conntrack objects are 8-byte aligned, so bit 0 is clear and
- * no entry id equals a key id.  A connection is counted once per key and
- * direction however many of its packets pass.
+ * counts them); conntrack objects are 8-byte aligned (skb->_nfct keeps
+ * ctinfo in the low 3 bits), so bit 0 is clear and no entry id equals a key
+ * id, and a slot has bit 2 for its own use.  A connection is counted once
+ * per key and direction however many of its packets pass.
  * One table instead of two saves a second bucket array, which rhashtable
  * sizes to a power of two and the page allocator rounds up again.
  *
@@ -81,11 +82,12 @@
  * its limit to the connections it already holds.
  *
  * Locking: a key's spinlock guards its slots, its queues, its counts and
- * the entries that point at it (insert, remove).  Lookups run under RCU; keys that
- * were hashed are freed through call_rcu, entries through the table's
- * graveyard, which the background work hands to call_rcu in one batch per
- * pass (an entry has no room for an rcu_head).  Keys are freed only by the
- * background work (under the table's pass_lock, which listings also take).
+ * the entries that point at it (insert, remove).  Lookups run under RCU;
+ * keys that were hashed are freed through call_rcu, entries through the
+ * table's graveyard, which the background work hands to call_rcu in one
+ * batch per pass (an entry has no room for an rcu_head).  Keys are freed
+ * only by the background work (under the table's pass_lock, which listings
+ * also take).
  * The match runs with BH disabled (legacy tables) and enabled (nft_compat,
  * OUTPUT), the work in process context: every spinlock is taken with
  * softirqs off (see cl_table_count()).
