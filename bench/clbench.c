@@ -75,15 +75,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../tests/tools/tools.h"
+
+const char *prog = "clbench";
+
 #define MAX_LIST	64		/* addresses or ports on a command line */
 #define MAX_FDS		200000		/* connections one process may hold */
 #define PORT_FIRST	1024
-
-static void __attribute__((noreturn)) die(const char *what)
-{
-	perror(what);
-	exit(2);
-}
 
 static void __attribute__((noreturn)) usage(void)
 {
@@ -135,27 +133,19 @@ static void raise_nofile(void)
 static socklen_t make_addr(struct sockaddr_storage *ss, const char *addr,
 			   uint32_t plus, int port)
 {
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	socklen_t len = parse_addr(ss, addr, port);
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
 	uint32_t w;
 
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
+	if (ss->ss_family == AF_INET) {
 		sin->sin_addr.s_addr = htonl(ntohl(sin->sin_addr.s_addr) + plus);
-		return sizeof(*sin);
-	}
-	if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
+	} else {
 		memcpy(&w, &sin6->sin6_addr.s6_addr[12], 4);
 		w = htonl(ntohl(w) + plus);
 		memcpy(&sin6->sin6_addr.s6_addr[12], &w, 4);
-		return sizeof(*sin6);
 	}
-	fprintf(stderr, "clbench: not a numeric address: %s\n", addr);
-	exit(2);
+	return len;
 }
 
 static void set_port(struct sockaddr_storage *ss, int port)
@@ -330,7 +320,6 @@ struct conn_cfg {
 	struct conn_lane *lane[MAX_LANES];
 };
 
-enum outcome { EST, REF, TMO, ERR };
 
 static enum outcome open_one(struct conn_cfg *c, struct conn_lane *ln)
 {
@@ -393,12 +382,7 @@ static enum outcome open_one(struct conn_cfg *c, struct conn_lane *ln)
 		return EST;
 	}
 	close(fd);
-	if (err == ECONNREFUSED || err == ECONNRESET)
-		return REF;
-	if (err == ETIMEDOUT)
-		return TMO;
-	fprintf(stderr, "clbench conn: %s\n", strerror(err));
-	return ERR;
+	return connect_outcome(err);
 }
 
 /* Open @n connections in each lane, in turn; time each one alone. */
@@ -850,22 +834,6 @@ static int syn_main(int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------ */
-
-/* A network namespace by name (under /run/netns) or path, as an fd. */
-static int netns_fd(const char *name)
-{
-	char path[4096];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s%s",
-		 strchr(name, '/') ? "" : "/run/netns/", name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fprintf(stderr, "clbench: netns %s: %s\n", path, strerror(errno));
-		exit(2);
-	}
-	return fd;
-}
 
 int main(int argc, char **argv)
 {

@@ -246,8 +246,6 @@ struct client {
 	int timeout_ms;
 };
 
-enum outcome { EST, REF, TMO, ERR };
-
 /* Wait until @fd is ready for @events or the timeout ends; 0 on timeout. */
 static int wait_fd(int fd, short events, int timeout_ms)
 {
@@ -309,12 +307,7 @@ outcome:
 		return EST;
 	}
 	close(fd);
-	if (err == ECONNREFUSED || err == ECONNRESET)
-		return REF;
-	if (err == ETIMEDOUT)
-		return TMO;
-	fprintf(stderr, "connt client: %s\n", strerror(err));
-	return ERR;
+	return connect_outcome(err);
 timeout:
 	close(fd);
 	return TMO;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Helpers shared by the test tools (connt, clstress, xtcraft): each tool is
- * one static binary, so these are static functions in a header.  @prog
+ * Helpers shared by the test tools (connt, clstress, xtcraft) and the
+ * benchmark's clbench: each tool is one static binary, so these are static
+ * functions in a header.  @prog
  * names the tool in messages.
  */
 #ifndef CL_TOOLS_H
@@ -49,8 +50,8 @@ static inline socklen_t parse_addr(struct sockaddr_storage *ss,
 	exit(2);
 }
 
-/* Join the network namespace @name (under /run/netns unless a path). */
-static inline void enter_netns(const char *name)
+/* The network namespace @name (under /run/netns unless a path), opened. */
+static inline int netns_fd(const char *name)
 {
 	char path[4096];
 	int fd;
@@ -58,8 +59,20 @@ static inline void enter_netns(const char *name)
 	snprintf(path, sizeof(path), "%s%s",
 		 strchr(name, '/') ? "" : "/run/netns/", name);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+	if (fd < 0) {
 		fprintf(stderr, "%s: netns %s: %s\n", prog, path, strerror(errno));
+		exit(2);
+	}
+	return fd;
+}
+
+/* Join the network namespace @name. */
+static inline void enter_netns(const char *name)
+{
+	int fd = netns_fd(name);
+
+	if (setns(fd, CLONE_NEWNET) < 0) {
+		fprintf(stderr, "%s: netns %s: %s\n", prog, name, strerror(errno));
 		exit(2);
 	}
 	close(fd);
@@ -73,6 +86,26 @@ static inline void netns_option(int *argc, char ***argv)
 		*argc -= 2;
 		*argv += 2;
 	}
+}
+
+/* What a TCP or UDP connection attempt came to. */
+enum outcome { EST, REF, TMO, ERR };
+
+/*
+ * The outcome of an attempt that ended with error @err (0: established):
+ * refused is a TCP RST or an ICMP unreachable; anything unexpected is
+ * named on stderr.
+ */
+static inline enum outcome connect_outcome(int err)
+{
+	if (!err)
+		return EST;
+	if (err == ECONNREFUSED || err == ECONNRESET)
+		return REF;
+	if (err == ETIMEDOUT)
+		return TMO;
+	fprintf(stderr, "%s: connect: %s\n", prog, strerror(err));
+	return ERR;
 }
 
 #endif /* CL_TOOLS_H */
