@@ -22,7 +22,8 @@
  *
  * A packet of a key holding up to CL_KEY_SLOTS connections (most clients)
  * costs one SipHash, one hash lookup and one spinlock; beyond, a second
- * lookup, plus an allocation and an insert for a new connection.  Nothing
+ * lookup, plus an allocation and an insert for a new connection (and so on
+ * until the key's allocated entries are all gone, see struct cl_key).  Nothing
  * walks a key's connections: the entries checked on the way are bounded
  * per packet and per jiffy.
  *
@@ -34,10 +35,22 @@
  * dropped later) is gone too.  The entry then drops its reference.  While
  * we hold it, the object cannot be freed or reused, so its address is an
  * identity no other connection can share.  (A pointer kept without a
- * reference would not do:
- * SLAB_TYPESAFE_BY_RCU keeps a freed nf_conn an nf_conn only for readers
- * that found it within the same RCU read-side section; later its slab page
- * may be given back and reused for anything.)
+ * reference would not do: SLAB_TYPESAFE_BY_RCU keeps a freed nf_conn an
+ * nf_conn only for readers that found it within the same RCU read-side
+ * section; later its slab page may be given back and reused for anything.)
+ *
+ * Unconfirmed for good.  "Only we still hold it" cannot be told when we
+ * hold it more than once: two rules with tables of their own both count a
+ * SYN that the second refuses, or two keys of one named table see it
+ * (NAT between two of its rules).  Each entry then sees the other's
+ * reference and would keep the dropped conntrack, and the count, for as
+ * long as the rules live.  So the background work ages pending entries:
+ * at most once every CL_GC_INTERVAL it marks those whose conntrack is
+ * unconfirmed, and one still unconfirmed at the next such pass (one to
+ * two intervals later) is taken as dropped.  A packet is normally
+ * confirmed microseconds after it was counted; one held longer than that
+ * (a userspace queue taking over a second for its verdict) is the one
+ * case where a connection that passed may end up not counted.
  *
  * The price: a dead conntrack stays allocated, and in conntrack's count,
  * until we check it -- within a background pass (a second) for keys of up
@@ -58,17 +71,18 @@
  * Checks are made only where they can change an answer, and are bounded:
  *   - a packet that finds its key above the limit checks every pending
  *     entry (conntrack unconfirmed when last seen: connections in flight,
- *     or attempts refused since), then the least recently checked
- *     confirmed entries, at most CL_CHECKS_PER_JIFFY per key per jiffy.  A
- *     key with up to that many connections is recounted exactly on the
- *     first such packet of every jiffy; a larger key is walked round at
+ *     or attempts refused since), then the confirmed entries in the key's
+ *     slots and the least recently checked ones of its queue, at most
+ *     CL_CHECKS_PER_JIFFY (+ CL_KEY_SLOTS) per key per jiffy.  A key with
+ *     up to that many connections is recounted exactly on the first such
+ *     packet of every jiffy; a larger key is walked round at
  *     CL_CHECKS_PER_JIFFY * HZ entries a second while it stays at its limit;
  *   - the background work, every CL_GC_INTERVAL, checks every pending entry
- *     of every key and at least 1/CL_SWEEP_PASSES of its confirmed entries
- *     (CL_SWEEP_MIN at least), least recently checked first, and frees keys
- *     left without entries.
+ *     and every slot of every key and at least 1/CL_SWEEP_PASSES of its
+ *     queue (CL_SWEEP_MIN at least), least recently checked first, and
+ *     frees keys left without entries.
  * So a connection that passed is counted until it is seen dead (a count is
- * never under), and an entry whose conntrack died is seen within
+ * never under, but for the queued packet above), and an entry whose conntrack died is seen within
  * CL_SWEEP_PASSES passes (8 s) at most, sooner when its key is at its
  * limit.  The memory of dead entries is therefore bounded by the
  * connections that died in the last few seconds, while conntrack itself
@@ -167,10 +181,13 @@
 
 /* Entries a key holds in itself (a few connections per client are the rule) */
 #define CL_KEY_SLOTS		4
-/* A slot's entry whose conntrack was unconfirmed when last seen. */
+/* A slot's entry whose conntrack was unconfirmed when last seen ... */
 #define CL_SLOT_PENDING		4UL
+/* ... and by an aging pass (bit 0 is CL_ID_KEY, never set in an entry id) */
+#define CL_SLOT_AGED		1UL
+#define CL_SLOT_FLAGS		(CL_SLOT_PENDING | CL_SLOT_AGED)
 /* An nf_conn is aligned for skb->_nfct, which keeps ctinfo in its low bits */
-static_assert((CL_ID_FLAGS | CL_SLOT_PENDING) <= NFCT_INFOMASK);
+static_assert((CL_ID_FLAGS | CL_SLOT_FLAGS) <= NFCT_INFOMASK);
 
 /* The head of every object in a table's rhashtable. */
 struct cl_node {
@@ -192,6 +209,7 @@ struct cl_table {
 	struct mutex pass_lock;
 	struct delayed_work gc_work;
 	unsigned long pass_end;		/* jiffies when the last pass ended */
+	unsigned long aged_at;		/* jiffies of the last aging pass */
 	unsigned long kicked;		/* bit 0: a pass was started early */
 	bool peaks;			/* keep each key's peak (listed tables) */
 	bool stopping;			/* set before the work is stopped */
@@ -252,12 +270,14 @@ struct cl_key {
 struct cl_conn {
 	struct cl_node node;
 	union {
-		unsigned long next_pending;	/* struct cl_conn * | PENDING */
+		unsigned long next_pending;	/* struct cl_conn * | flags */
 		struct llist_node grave;	/* once unhashed */
 	};
 };
 
 #define CL_CONN_PENDING	1UL	/* on the key's pending stack */
+#define CL_CONN_AGED	2UL	/* pending, seen unconfirmed by an aging pass */
+#define CL_CONN_FLAGS	(CL_CONN_PENDING | CL_CONN_AGED)
 
 static_assert(sizeof(struct cl_conn) <= 24);
 static_assert(sizeof(struct cl_key) <= 120);
@@ -305,7 +325,7 @@ static struct nf_conn *cl_conn_ct(const struct cl_conn *conn)
 
 static u64 cl_slot_id(unsigned long slot)
 {
-	return slot & ~CL_SLOT_PENDING;
+	return slot & ~CL_SLOT_FLAGS;
 }
 
 static struct nf_conn *cl_slot_ct(unsigned long slot)
@@ -315,7 +335,7 @@ static struct nf_conn *cl_slot_ct(unsigned long slot)
 
 static struct cl_conn *cl_conn_next(const struct cl_conn *conn)
 {
-	return (struct cl_conn *)(conn->next_pending & ~CL_CONN_PENDING);
+	return (struct cl_conn *)(conn->next_pending & ~CL_CONN_FLAGS);
 }
 
 /* READ_ONCE: see cl_conn_add() for the one reader without the lock. */
@@ -509,13 +529,29 @@ static void cl_conn_file(struct cl_table *table, struct cl_key *key,
 }
 
 /*
- * Check the slots' entries: the pending ones, or the confirmed ones; and
- * return how many were checked.  As in cl_conn_file(), @keep stays.
- * Caller holds key->lock and RCU.
+ * The state of a pending entry's conntrack, seen by an aging pass if
+ * @aging: one still unconfirmed that the last aging pass saw unconfirmed
+ * too (@aged) was dropped (see "Unconfirmed for good" above).
+ */
+static enum cl_conn_state cl_pending_state(const struct cl_table *table,
+					   const struct nf_conn *ct,
+					   bool aged, bool aging)
+{
+	enum cl_conn_state state = cl_ct_state(table, ct);
+
+	if (state == CL_CONN_UNCONFIRMED && aged && aging)
+		return CL_CONN_DEAD;
+	return state;
+}
+
+/*
+ * Check the slots' entries: the pending ones (in an aging pass if @aging),
+ * or the confirmed ones; and return how many were checked.  As in
+ * cl_conn_file(), @keep stays.  Caller holds key->lock and RCU.
  */
 static unsigned int cl_key_check_slots(struct cl_table *table,
 				       struct cl_key *key, u64 keep,
-				       bool pending)
+				       bool pending, bool aging)
 {
 	enum cl_conn_state state;
 	unsigned int i, done = 0;
@@ -526,12 +562,14 @@ static unsigned int cl_key_check_slots(struct cl_table *table,
 		if (!slot || !!(slot & CL_SLOT_PENDING) != pending)
 			continue;
 		done++;
-		state = cl_ct_state(table, cl_slot_ct(slot));
+		state = cl_pending_state(table, cl_slot_ct(slot),
+					 slot & CL_SLOT_AGED, aging);
 		if (state == CL_CONN_CONFIRMED) {
-			slot &= ~CL_SLOT_PENDING;
-		} else if (state == CL_CONN_UNCONFIRMED ||
-			   cl_slot_id(slot) == keep) {
-			slot |= CL_SLOT_PENDING;
+			slot &= ~CL_SLOT_FLAGS;
+		} else if (state == CL_CONN_UNCONFIRMED) {
+			slot |= CL_SLOT_PENDING | (aging ? CL_SLOT_AGED : 0);
+		} else if (cl_slot_id(slot) == keep) {
+			slot = (slot & ~CL_SLOT_AGED) | CL_SLOT_PENDING;
 		} else {
 			slot = 0;
 			key->used--;
@@ -546,20 +584,29 @@ static unsigned int cl_key_check_slots(struct cl_table *table,
 	return done;
 }
 
-/* Check every pending entry once. Caller holds key->lock and RCU. */
+/*
+ * Check every pending entry once, in an aging pass if @aging.  Caller
+ * holds key->lock and RCU.
+ */
 static void cl_key_check_pending(struct cl_table *table, struct cl_key *key,
-				 u64 keep)
+				 u64 keep, bool aging)
 {
 	struct cl_conn *conn = key->pending_head, *next;
+	enum cl_conn_state state;
+	bool aged;
 
 	if (key->slots_pending)
-		cl_key_check_slots(table, key, keep, true);
+		cl_key_check_slots(table, key, keep, true, aging);
 	key->pending_head = NULL;
 	key->pending = 0;
 	for (; conn; conn = next) {
 		next = cl_conn_next(conn);
-		cl_conn_file(table, key, conn, keep,
-			     cl_ct_state(table, cl_conn_ct(conn)));
+		aged = conn->next_pending & CL_CONN_AGED;
+		state = cl_pending_state(table, cl_conn_ct(conn), aged, aging);
+		cl_conn_file(table, key, conn, keep, state);
+		/* filed on the pending stack again, unmarked */
+		if (state == CL_CONN_UNCONFIRMED && (aged || aging))
+			conn->next_pending |= CL_CONN_AGED;
 	}
 }
 
@@ -611,7 +658,7 @@ static void cl_key_recheck(struct cl_table *table, struct cl_key *key,
 	u32 now = (u32)jiffies;
 	unsigned int budget;
 
-	cl_key_check_pending(table, key, keep);
+	cl_key_check_pending(table, key, keep, false);
 	if (key->checked_jiffy != now) {
 		key->checked_jiffy = now;
 		key->checks = 0;
@@ -619,7 +666,7 @@ static void cl_key_recheck(struct cl_table *table, struct cl_key *key,
 	if (key->checks >= CL_CHECKS_PER_JIFFY)
 		return;
 	/* the slots first: a few, all in the key (may go over by as many) */
-	key->checks += cl_key_check_slots(table, key, keep, false);
+	key->checks += cl_key_check_slots(table, key, keep, false, false);
 	budget = min_t(unsigned int,
 		       CL_CHECKS_PER_JIFFY - min_t(unsigned int, key->checks,
 						   CL_CHECKS_PER_JIFFY),
@@ -863,7 +910,7 @@ static struct cl_key *cl_key_create(struct cl_table *table,
 	return key;
 }
 
-/* Same key?  The fields one by one: an out-of-line memcmp() per packet. */
+/* Same key?  Field by field, rather than an out-of-line memcmp() call. */
 static bool cl_key_id_equal(const struct cl_key_id *a,
 			    const struct cl_key_id *b)
 {
@@ -927,20 +974,20 @@ out:
 }
 
 /*
- * Check every pending entry of @key, every slot, and @budget of the
- * confirmed queue (all of it if @budget is UINT_MAX), a chunk per hold of
- * the lock.  Caller holds table->pass_lock, so @key stays valid between
- * chunks.
+ * Check every pending entry of @key (as an aging pass if @aging), every
+ * slot, and @budget of the confirmed queue (all of it if @budget is
+ * UINT_MAX), a chunk per hold of the lock.  Caller holds table->pass_lock,
+ * so @key stays valid between chunks.
  */
 static void cl_key_sweep(struct cl_table *table, struct cl_key *key,
-			 unsigned int budget)
+			 unsigned int budget, bool aging)
 {
 	unsigned int chunk;
 
 	rcu_read_lock();
 	spin_lock_bh(&key->lock);
-	cl_key_check_pending(table, key, 0);
-	cl_key_check_slots(table, key, 0, false);
+	cl_key_check_pending(table, key, 0, aging);
+	cl_key_check_slots(table, key, 0, false, false);
 	budget = min(budget, cl_key_queued(key));
 	for (;;) {
 		chunk = min3(budget, (unsigned int)CL_SWEEP_CHUNK,
@@ -988,15 +1035,21 @@ static void cl_table_gc_work(struct work_struct *work)
 	struct llist_node *kept = NULL, *kept_last = NULL;
 	struct cl_key *key, *next;
 	unsigned int confirmed;
+	bool aging;
 
 	mutex_lock(&table->pass_lock);
+	/* One aging pass a CL_GC_INTERVAL at most, early passes or not. */
+	aging = time_after_eq(jiffies, table->aged_at + CL_GC_INTERVAL);
+	if (aging)
+		table->aged_at = jiffies;
 	/* Keys created meanwhile go on the emptied list and wait a pass. */
 	llist_for_each_entry_safe(key, next, llist_del_all(&table->keys),
 				  gc_node) {
 		confirmed = READ_ONCE(key->count);
 		cl_key_sweep(table, key,
 			     max_t(unsigned int, CL_SWEEP_MIN,
-				   DIV_ROUND_UP(confirmed, CL_SWEEP_PASSES)));
+				   DIV_ROUND_UP(confirmed, CL_SWEEP_PASSES)),
+			     aging);
 		if (cl_key_reap(table, key)) {
 			key->gc_node.next = kept;
 			kept = &key->gc_node;
@@ -1041,7 +1094,7 @@ int cl_table_report(struct cl_table *table, bool clear,
 	 */
 	first = READ_ONCE(table->keys.first);
 	llist_for_each_entry(key, first, gc_node) {
-		cl_key_sweep(table, key, UINT_MAX);
+		cl_key_sweep(table, key, UINT_MAX, false);
 		spin_lock_bh(&key->lock);
 		if (clear) {
 			key->peak = cl_key_confirmed(key);
@@ -1087,6 +1140,7 @@ struct cl_table *cl_table_create(struct net *net,
 	mutex_init(&table->pass_lock);
 	INIT_DELAYED_WORK(&table->gc_work, cl_table_gc_work);
 	table->pass_end = jiffies - CL_PRESSURE_GAP;
+	table->aged_at = jiffies;
 	cl_count_inc(netc, tables);
 	return table;
 }

@@ -14,7 +14,7 @@ struct nf_conn;
 struct cl_table;
 struct cl_counters;
 
-/* What connections are grouped by.  Hashed whole: zero the padding. */
+/* What connections are grouped by.  Hashed whole (IPv6): zero the padding. */
 struct cl_key_id {
 	__be32 addr[4];		/* masked address; IPv4 uses addr[0] only */
 	u16 zone;		/* conntrack zone id */

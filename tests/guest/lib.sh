@@ -287,6 +287,25 @@ ct_count() {
 	echo "$n"
 }
 
+# ct_established_is NS SRC N: see wait_ct_established.
+ct_established_is() {
+	nsx "$1" conntrack -L -p tcp -s "$2" 2>/dev/null | awk -v want="$3" '
+		$4 == "ESTABLISHED" { est++; next }
+		$4 != "TIME_WAIT" && $4 != "CLOSE" { other++ }
+		END { exit !(est == want && other == 0) }'
+}
+
+# wait_ct_established NS SRC N: until N TCP connections from SRC are
+# ESTABLISHED in NS's conntrack table and the others are gone or in
+# TIME_WAIT or CLOSE, the states both engines take as closed (a connection
+# still in FIN_WAIT or LAST_ACK is counted by both; on a loaded host the
+# last ACK of a close can come a while after the connection left
+# ESTABLISHED).
+wait_ct_established() {
+	busywait 10000 ct_established_is "$1" "$2" "$3" ||
+		fail "conntrack in $1 shows $(ct_count "$1" -p tcp -s "$2" --state ESTABLISHED) established of $(ct_count "$1" -p tcp -s "$2") from $2, expected $3 and the rest in TIME_WAIT or CLOSE"
+}
+
 # ---------------------------------------------------------------- clients
 
 declare -A CL_W CL_R CL_PID CL_DESC
