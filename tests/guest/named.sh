@@ -177,7 +177,7 @@ case_named_conflict() {
 # rule only counts (no target); the second refuses above 2 (a client within
 # its key's own slots) and, for the other client, above 6 (beyond them).
 case_named_shared() {
-	local fam c s key
+	local fam c s
 	named_setup
 	topo c s
 	for fam in 4 6; do
