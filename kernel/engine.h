@@ -11,6 +11,8 @@
 
 struct net;
 struct nf_conn;
+struct nf_conntrack_tuple;
+struct nf_conntrack_zone;
 struct cl_table;
 struct cl_counters;
 
@@ -34,21 +36,36 @@ struct cl_table *cl_table_create(struct net *net,
 				 struct cl_counters __percpu *netc, bool peaks);
 void cl_table_destroy(struct cl_table *table);
 
+/* What a packet brings to its count. */
+struct cl_pkt {
+	/*
+	 * Its conntrack, referenced by the caller for the duration of the
+	 * call, or NULL (not tracked yet: raw table).
+	 */
+	struct nf_conn *ct;
+	/* Without @ct: the packet's tuple, by which it is remembered. */
+	const struct nf_conntrack_tuple *tuple;
+	const struct nf_conntrack_zone *zone;	/* @ct's, or the packet's */
+	/*
+	 * Counted as the other end of @ct's connection: the packet travels
+	 * in the REPLY direction and its key is not the original
+	 * direction's (the caller compares them; when both ends fall under
+	 * one key the connection is counted once, as upstream does).
+	 */
+	bool reply;
+};
+
 /*
- * cl_table_count - count @ct under @key and return the key's count.
- * @ct:    the packet's conntrack, referenced by the caller for the duration
- *         of the call; NULL for a packet without one, which is counted as
- *         one more connection but not remembered.
- * @reply: the packet travels in @ct's REPLY direction (its addresses, and
- *         so its key, are the other end's: counted apart, as upstream does).
+ * cl_table_count - count @pkt's connection under @key and return the
+ * key's count, the packet's own connection included.
  * @limit: the rule's limit; entries are checked only when the count is
  *         above it (see engine.c for the bounds).
  *
- * Returns the count (>= 1, the packet's own connection included) or a
- * negative errno when memory for a new entry could not be had.
+ * Returns the count (>= 1) or a negative errno when memory for a new entry
+ * could not be had.
  */
 int cl_table_count(struct cl_table *table, const struct cl_key_id *key,
-		   struct nf_conn *ct, bool reply, u32 limit);
+		   const struct cl_pkt *pkt, u32 limit);
 
 /* Count a packet dropped because cl_table_count() failed. */
 void cl_table_count_failure(struct cl_table *table);

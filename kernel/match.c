@@ -75,23 +75,63 @@ static void connlimit_key(struct cl_key_id *key, const struct sk_buff *skb,
 	key->family = family;
 }
 
+/* Does @key hold @addr, masked as the rule masks? */
+static bool connlimit_key_has(const struct cl_key_id *key,
+			      const union nf_inet_addr *addr,
+			      const struct cl_params *p, u8 family)
+{
+	unsigned int i;
+
+	if (family != NFPROTO_IPV6)
+		return key->addr[0] == (addr->ip & p->mask.ip);
+	for (i = 0; i < ARRAY_SIZE(key->addr); i++)
+		if (key->addr[i] != (addr->ip6[i] & p->mask.ip6[i]))
+			return false;
+	return true;
+}
+
+/*
+ * A REPLY-direction packet carries the other end's address, and so is
+ * counted under that end's key -- unless the original direction's packets
+ * fall under the same key (loopback, both ends in one prefix, mask 0):
+ * then it is the same connection of the same key, counted once, as
+ * upstream counts every packet of a conntrack by its original tuple.
+ * The original direction's packets carry the original source at every
+ * xtables hook (SNAT comes after them), and the original destination or,
+ * past DNAT, the reply source.
+ */
+static bool connlimit_other_end(const struct nf_conn *ct,
+				const struct cl_key_id *key,
+				const struct cl_params *p, u8 family)
+{
+	const struct nf_conntrack_tuple *orig =
+		&ct->tuplehash[IP_CT_DIR_ORIGINAL].tuple;
+	const struct nf_conntrack_tuple *repl =
+		&ct->tuplehash[IP_CT_DIR_REPLY].tuple;
+
+	if (p->flags & XT_CONNLIMIT_DADDR)
+		return !connlimit_key_has(key, &orig->dst.u3, p, family) &&
+		       !connlimit_key_has(key, &repl->src.u3, p, family);
+	return !connlimit_key_has(key, &orig->src.u3, p, family);
+}
+
 static bool connlimit_mt_common(const struct sk_buff *skb,
 				struct xt_action_param *par,
 				const struct cl_params *p,
 				const struct cl_rule *rule)
 {
-	const struct nf_conntrack_zone *zone = &nf_ct_zone_dflt;
 	const struct nf_conntrack_tuple_hash *h;
 	struct nf_conntrack_tuple tuple;
-	struct nf_conn *ct, *found = NULL;
+	struct cl_pkt pkt = { .zone = &nf_ct_zone_dflt };
 	enum ip_conntrack_info ctinfo;
-	bool reply = false;
+	struct nf_conn *ct, *found = NULL;
 	struct cl_key_id key;
+	bool reply = false;
 	int count;
 
 	ct = nf_ct_get(skb, &ctinfo);
 	if (ct) {
-		zone = nf_ct_zone(ct);
+		pkt.zone = nf_ct_zone(ct);
 		/* A template (-j CT in raw) supplies only the zone. */
 		if (nf_ct_is_template(ct))
 			ct = NULL;
@@ -103,16 +143,21 @@ static bool connlimit_mt_common(const struct sk_buff *skb,
 		if (!nf_ct_get_tuplepr(skb, skb_network_offset(skb),
 				       xt_family(par), xt_net(par), &tuple))
 			goto hotdrop;
-		h = nf_conntrack_find_get(xt_net(par), zone, &tuple);
+		h = nf_conntrack_find_get(xt_net(par), pkt.zone, &tuple);
 		if (h) {
 			found = nf_ct_tuplehash_to_ctrack(h);
 			ct = found;
 			reply = NF_CT_DIRECTION(h) == IP_CT_DIR_REPLY;
+		} else {
+			/* remembered by its tuple, as upstream does */
+			pkt.tuple = &tuple;
 		}
 	}
 
-	connlimit_key(&key, skb, p, xt_family(par), zone);
-	count = cl_table_count(rule->table, &key, ct, reply, p->limit);
+	connlimit_key(&key, skb, p, xt_family(par), pkt.zone);
+	pkt.ct = ct;
+	pkt.reply = reply && connlimit_other_end(ct, &key, p, xt_family(par));
+	count = cl_table_count(rule->table, &key, &pkt, p->limit);
 	if (found)
 		nf_ct_put(found);
 	if (count < 0) {

@@ -32,6 +32,7 @@ void cl_counters_sum(const struct cl_counters __percpu *pcpu,
 		sum->alloc_failures += READ_ONCE(c->alloc_failures);
 		sum->checks += READ_ONCE(c->checks);
 		sum->freed += READ_ONCE(c->freed);
+		sum->pends += READ_ONCE(c->pends);
 	}
 }
 
@@ -49,6 +50,7 @@ void cl_counters_show(struct seq_file *m, const struct cl_counters *sum,
 	seq_printf(m, "named_tables %ld\n", sum->named);
 	seq_printf(m, "checks %ld\n", sum->checks);
 	seq_printf(m, "freed %ld\n", sum->freed);
+	seq_printf(m, "pending %ld\n", sum->pends);
 }
 
 static int objects_show(struct seq_file *m, void *unused)

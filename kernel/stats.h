@@ -22,6 +22,7 @@ struct cl_counters {
 	long alloc_failures;	/* packets dropped: no memory for an entry */
 	long checks;		/* entries checked against their conntrack */
 	long freed;		/* entries found dead and freed */
+	long pends;		/* records of pending connections alive */
 };
 
 DECLARE_PER_CPU(struct cl_counters, cl_stats);
