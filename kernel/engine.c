@@ -59,15 +59,20 @@
 #define CL_SWEEP_MIN		64
 /* Entries the background work checks per hold of a key's lock. */
 #define CL_SWEEP_CHUNK		64
+/* Keys a background pass visits at most (a cycle over all takes more) */
+#define CL_PASS_KEYS		16384
 /* Conntrack is nearly full above 1 - 1/2^CL_PRESSURE_SHIFT of its max ... */
 #define CL_PRESSURE_SHIFT	3
 /* ... and then passes start at once, with at least this gap between them. */
 #define CL_PRESSURE_GAP		max(HZ / 50, 1)
 /*
  * A record not in conntrack's hash may be a conntrack about to be
- * confirmed on another CPU for this many jiffies (upstream's bound).
+ * confirmed on another CPU: for at least this many jiffies (upstream's
+ * bound), and while that CPU has run no other packet through our rules ...
  */
 #define CL_PEND_FLIGHT		2
+/* ... unless it is this old (a CPU that went idle). */
+#define CL_PEND_STALE		HZ
 /* Newest records a packet compares its own connection with. */
 #define CL_PEND_SCAN		8
 
@@ -93,7 +98,13 @@ struct cl_table {
 	siphash_key_t secret;		/* keys every id, per table */
 	struct net *net;		/* where its conntracks live */
 	struct cl_counters __percpu *netc;	/* the namespace's counters */
-	struct llist_head keys;		/* every hashed key, for the work */
+	/*
+	 * Every hashed key, for the work, newest first: the packet path adds
+	 * at the head; only the work unlinks, under pass_lock.  A pass
+	 * resumes after @cursor (a key, or NULL for the head).
+	 */
+	struct llist_head keys;
+	struct llist_node *cursor;
 	struct llist_head graveyard;	/* unhashed entries, to free after a GP */
 	/*
 	 * One pass over the keys at a time: the work's, a listing's or a
@@ -122,8 +133,17 @@ struct cl_pend {
 	struct nf_conntrack_tuple tuple;	/* ORIGINAL direction */
 	struct nf_conntrack_zone zone;
 	u32 added;				/* jiffies */
-	int cpu;				/* that added it */
+	unsigned long cpu_packets;	/* that CPU's cl_cpu_packets then */
+	u16 cpu;			/* that added it */
+	bool softirq;			/* ... inside a softirq */
 };
+
+/*
+ * Packets each CPU has run through our rules: a CPU whose count moved on
+ * since it added a record has finished that record's packet, unless the
+ * packet is held somewhere (a queue) -- see cl_pend_state().
+ */
+static DEFINE_PER_CPU(unsigned long, cl_cpu_packets);
 
 /*
  * A key keeps its first confirmed entries in itself, in @slots: each the
@@ -499,12 +519,30 @@ static void cl_pend_unlink(struct cl_table *table, struct cl_key *key,
 }
 
 /*
+ * Has the packet that added @pend finished its way through the hooks?  A
+ * packet runs from hook to hook in one go inside a softirq, so on the CPU
+ * that added it (@cpu: the caller's, -1 from the work) any later packet
+ * means it has; seen from elsewhere, its CPU must have run another packet
+ * through our rules and CL_PEND_FLIGHT jiffies must have passed (upstream
+ * waits for the jiffies alone, which a vCPU held up by its host outlasts).
+ * A packet in a process (OUTPUT) can be preempted, so its record waits for
+ * the jiffies and the other packets alone.
+ */
+static bool cl_pend_landed(const struct cl_pend *pend, int cpu)
+{
+	u32 age = (u32)jiffies - pend->added;
+
+	if (pend->softirq && pend->cpu == cpu)
+		return true;
+	if (age >= CL_PEND_STALE)
+		return true;
+	return age >= CL_PEND_FLIGHT &&
+	       per_cpu(cl_cpu_packets, pend->cpu) != pend->cpu_packets;
+}
+
+/*
  * Where is @pend's connection?  Found in conntrack's hash and open: *@ct is
- * it, referenced.  Not found: it may be confirmed a moment from now on
- * another CPU for CL_PEND_FLIGHT jiffies; one added by this CPU (@cpu, or
- * -1 from the work) was carried by an earlier packet, whose journey
- * through the hooks is over: it was dropped.  Upstream's rule, so both
- * engines forget a refused connection alike.
+ * it, referenced.  Not found once its packet has gone its way: dropped.
  */
 static enum cl_conn_state cl_pend_state(struct cl_table *table,
 					const struct cl_pend *pend, int cpu,
@@ -521,9 +559,7 @@ static enum cl_conn_state cl_pend_state(struct cl_table *table,
 		nf_ct_put(*ct);
 		return CL_CONN_DEAD;
 	}
-	if (pend->cpu == cpu || (u32)jiffies - pend->added >= CL_PEND_FLIGHT)
-		return CL_CONN_DEAD;
-	return CL_CONN_UNCONFIRMED;
+	return cl_pend_landed(pend, cpu) ? CL_CONN_DEAD : CL_CONN_UNCONFIRMED;
 }
 
 /*
@@ -728,6 +764,8 @@ static int cl_pend_find_or_add(struct cl_table *table, struct cl_key *key,
 	pend->zone = *pkt->zone;
 	pend->added = (u32)jiffies;
 	pend->cpu = raw_smp_processor_id();
+	pend->softirq = in_serving_softirq();
+	pend->cpu_packets = __this_cpu_read(cl_cpu_packets);
 	pend->next = key->pend_head;
 	key->pend_head = pend;
 	key->pending++;
@@ -887,6 +925,7 @@ int cl_table_count(struct cl_table *table, const struct cl_key_id *id,
 	int ret;
 
 	RCU_LOCKDEP_WARN(!rcu_read_lock_held(), "connlimit: packet outside RCU");
+	this_cpu_inc(cl_cpu_packets);
 	for (;;) {
 		found = rhashtable_lookup(&table->objects, &hash, cl_params);
 		if (found) {
@@ -942,8 +981,31 @@ static void cl_key_sweep(struct cl_table *table, struct cl_key *key,
 	rcu_read_unlock();
 }
 
-/* Free @key if it has no entries left; returns whether it lives on. */
-static bool cl_key_reap(struct cl_table *table, struct cl_key *key)
+/*
+ * Unlink @node from the table's keys; @prev is its predecessor, or NULL if
+ * it was the first when the pass reached it (keys may have been pushed in
+ * front since).  Caller holds pass_lock.
+ */
+static void cl_keys_unlink(struct cl_table *table, struct llist_node *prev,
+			   struct llist_node *node)
+{
+	struct llist_node *first = node;
+
+	if (!prev) {
+		if (try_cmpxchg(&table->keys.first, &first, node->next))
+			return;
+		for (prev = first; prev->next != node; prev = prev->next)
+			;
+	}
+	prev->next = node->next;
+}
+
+/*
+ * Free @key, whose predecessor on the table's keys is @prev, if it has no
+ * entries left; returns whether it lives on.  Caller holds pass_lock.
+ */
+static bool cl_key_reap(struct cl_table *table, struct llist_node *prev,
+			struct cl_key *key)
 {
 	bool alive = true;
 
@@ -952,6 +1014,7 @@ static bool cl_key_reap(struct cl_table *table, struct cl_key *key)
 		key->dead = true;
 		rhashtable_remove_fast(&table->objects, &key->node.hash,
 				       cl_params);
+		cl_keys_unlink(table, prev, &key->gc_node);
 		cl_count_dec(table->netc, keys);
 		call_rcu(&key->rcu, cl_key_free_rcu);
 		alive = false;
@@ -961,36 +1024,37 @@ static bool cl_key_reap(struct cl_table *table, struct cl_key *key)
 }
 
 /*
- * Background pass: every key's records and slots and a share of its queue
+ * Background pass: up to CL_PASS_KEYS keys from where the last pass
+ * stopped, each key's records and slots and a share of its queue
  * (1/CL_SWEEP_PASSES, at least CL_SWEEP_MIN); keys left without entries
- * are freed.
+ * are freed.  A table of up to CL_PASS_KEYS keys is visited whole every
+ * pass; a larger one in turns, so an idle table's cost stays bounded
+ * however many keys it has (a key at its limit is checked by its packets).
  */
 static void cl_table_gc_work(struct work_struct *work)
 {
 	struct cl_table *table = container_of(to_delayed_work(work),
 					      struct cl_table, gc_work);
-	struct llist_node *kept = NULL, *kept_last = NULL;
-	struct cl_key *key, *next;
-	unsigned int queued;
+	struct llist_node *prev, *node, *next;
+	unsigned int visited = 0;
+	struct cl_key *key;
 
 	mutex_lock(&table->pass_lock);
-	/* Keys created meanwhile go on the emptied list and wait a pass. */
-	llist_for_each_entry_safe(key, next, llist_del_all(&table->keys),
-				  gc_node) {
-		queued = READ_ONCE(key->count);
+	prev = table->cursor;
+	node = prev ? prev->next : READ_ONCE(table->keys.first);
+	for (; node && visited < CL_PASS_KEYS; node = next, visited++) {
+		next = node->next;
+		key = llist_entry(node, struct cl_key, gc_node);
 		cl_key_sweep(table, key,
 			     max_t(unsigned int, CL_SWEEP_MIN,
-				   DIV_ROUND_UP(queued, CL_SWEEP_PASSES)));
-		if (cl_key_reap(table, key)) {
-			key->gc_node.next = kept;
-			kept = &key->gc_node;
-			if (!kept_last)
-				kept_last = kept;
-		}
+				   DIV_ROUND_UP(READ_ONCE(key->count),
+						CL_SWEEP_PASSES)));
+		if (cl_key_reap(table, prev, key))
+			prev = node;
 		cond_resched();
 	}
-	if (kept)
-		llist_add_batch(kept, kept_last, &table->keys);
+	/* the end of the list: the next pass starts a new cycle */
+	table->cursor = node ? prev : NULL;
 	WRITE_ONCE(table->pass_end, jiffies);
 	mutex_unlock(&table->pass_lock);
 	/* After pass_end: a kick in between waits out the gap. */
@@ -1020,10 +1084,7 @@ int cl_table_report(struct cl_table *table, bool clear,
 	int err = 0;
 
 	mutex_lock(&table->pass_lock);
-	/*
-	 * With the work excluded, the list holds every key; keys added
-	 * meanwhile are pushed in front of @first and not visited.
-	 */
+	/* Keys added meanwhile are pushed in front of @first: not visited. */
 	first = READ_ONCE(table->keys.first);
 	llist_for_each_entry(key, first, gc_node) {
 		cl_key_sweep(table, key, UINT_MAX);

@@ -405,6 +405,55 @@ case_local() {
 	done
 }
 
+# a rule without --syn over lo sees both directions of each connection,
+# and both ends fall under one key: each connection counts once (with
+# --connlimit-mask 0, a total cap, every connection's ends do too)
+case_loopback() {
+	local fam s mask
+	mkns s
+	link_pair_local "$s"
+	server_start "$s"
+	for fam in 4 6; do
+		fam_addrs $fam
+		for mask in $FULL 0; do
+			xt $fam "$s" -A INPUT -i lo -p tcp -m connlimit --connlimit-above 1 \
+				--connlimit-mask $mask "${REJECT_TCP[@]}"
+			client_start a$fam$mask "$s" "${SRV[1]}" "${SRV[0]}" 80
+			expect_open a$fam$mask 1 1 0
+			expect_ping a$fam$mask 1 0
+			expect_ping a$fam$mask 1 0
+			# refused: the rule drops the tcp-reset it answers with
+			# too (it comes back over lo, a packet of the same key)
+			client_cmd a$fam$mask "open 1"
+			[ "$REPLY_LINE" = "open est=0 ref=0 tmo=1 err=0" ] ||
+				fail "IPv$fam mask $mask: a 2nd connection under a limit of 1 got '$REPLY_LINE'"
+			client_cmd a$fam$mask abort
+			xt $fam "$s" -F INPUT
+			busywait 10000 ct_established_is "$s" "${SRV[1]}" 0 ||
+				fail "IPv$fam: connections of mask $mask still established"
+		done
+	done
+}
+
+# a rule in the raw table sees a connection's first packet before
+# conntrack does: the connection is counted by its tuple all the same
+case_raw() {
+	local fam c s
+	topo c s
+	for fam in 4 6; do
+		fam_addrs $fam
+		xt $fam "$s" -t raw -A PREROUTING -p tcp --syn --dport 80 -m connlimit \
+			--connlimit-above 2 -j DROP
+		client_start a$fam "$c" "${CLI[0]}" "${SRV[0]}" 80
+		client_start b$fam "$c" "${CLI[1]}" "${SRV[0]}" 80
+		client_cmd a$fam "open 3"
+		[ "$REPLY_LINE" = "open est=2 ref=0 tmo=1 err=0" ] ||
+			fail "IPv$fam raw: 3 opened under a limit of 2: expected 2 established, 1 dropped; got '$REPLY_LINE'"
+		expect_open b$fam 2 2 0
+		expect_ping a$fam 2 0
+	done
+}
+
 # rule text survives the round trip through the module with the stock
 # extension: -S prints what was given, -L its summary, -C finds it, -D by
 # spec removes it
@@ -604,6 +653,8 @@ for BACKEND in $BACKENDS; do
 	e2e netns "the same ruleset in two namespaces counts independently" case_netns
 	e2e zone "conntrack zones (-j CT --zone) count apart" case_zone
 	e2e local "connections between local addresses (over lo) are counted" case_local
+	e2e loopback "a rule without --syn over lo counts each connection once" case_loopback
+	e2e raw "a rule in the raw table counts connections by their tuple" case_raw
 	e2e nosyn "a rule without --syn keeps established connections working" case_nosyn
 	e2e live "tcp (no --syn) and udp at the limit keep flowing right after a refused attempt" case_live
 	e2e roundtrip "the stock libxt_connlimit.so round-trips rules through the module" case_roundtrip
