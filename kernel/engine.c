@@ -123,13 +123,12 @@ struct cl_conn;
 
 /*
  * A connection counted before its conntrack was confirmed (or without a
- * conntrack): what upstream keeps of every connection.  @ct is only
- * compared, never dereferenced: no reference is held.  Reached only from
- * its key, under the key's lock.
+ * conntrack): what upstream keeps of every connection, its original tuple
+ * and zone; no reference.  Reached only from its key, under the key's
+ * lock.
  */
 struct cl_pend {
 	struct cl_pend *next;
-	const struct nf_conn *ct;		/* NULL: the packet had none */
 	struct nf_conntrack_tuple tuple;	/* ORIGINAL direction */
 	struct nf_conntrack_zone zone;
 	u32 added;				/* jiffies */
@@ -750,7 +749,7 @@ static int cl_pend_find_or_add(struct cl_table *table, struct cl_key *key,
 	unsigned int i;
 
 	for (i = 0; pend && i < CL_PEND_SCAN; i++, pend = pend->next) {
-		if (pend->ct == pkt->ct && cl_pend_is(pend, tuple, pkt->zone)) {
+		if (cl_pend_is(pend, tuple, pkt->zone)) {
 			own->pend = pend;
 			return 0;
 		}
@@ -759,7 +758,6 @@ static int cl_pend_find_or_add(struct cl_table *table, struct cl_key *key,
 	if (!pend)
 		return -ENOMEM;
 	cl_count_inc(table->netc, pends);
-	pend->ct = pkt->ct;
 	pend->tuple = *tuple;
 	pend->zone = *pkt->zone;
 	pend->added = (u32)jiffies;
