@@ -622,6 +622,7 @@ for BACKEND in $BACKENDS; do
 		e2e named-perms "named table: file owner and mode from the module parameters" case_named_perms
 		e2e named-netns-gone "named table: goes with its namespace" case_named_netns_gone
 		e2e named-mixed "revision-1 rules of the stock extension listed and saved by ours" case_named_mixed_revisions
+		e2e netns-exit "a namespace whose rules hold thousands of connections goes at once" case_named_netns_exit
 	else
 		log "named tables (revision 2): not run, the in-kernel module has none"
 	fi

@@ -272,3 +272,97 @@ case_named_mixed_revisions() {
 		[ "$(grep -c connlimit <<<"$out")" = 1 ] || fail "after -D INPUT 1: $out"
 	)
 }
+
+# ---------------------------------------------------------- namespace exit
+
+# ct_load_last: reload nf_conntrack (and what uses it) after the modules
+# that hold rules (the iptables tables, nf_tables), as on a machine where
+# the firewall was set up before the first connlimit rule: a namespace's
+# pernet exits run in reverse order of registration, so conntrack's exit
+# (which waits until no conntrack of the namespace is referenced) then
+# runs before the rules are destroyed.  The order the test bed had so far
+# (conntrack loaded first, by case_module) never shows it.
+ct_load_last() {
+	modprobe -a iptable_filter ip6table_filter iptable_raw ip6table_raw nf_tables nft_compat
+	busywait 20000 unload_tree nf_conntrack ||
+		fail "cannot unload nf_conntrack to load it again last (holders: $(ls /sys/module/nf_conntrack/holders | paste -s -d ' '))"
+	modprobe -a xt_connlimit nf_conntrack_netlink
+}
+
+# unload_tree MODULE: unload MODULE and every module that uses it.
+unload_tree() {
+	local h
+	[ -d "/sys/module/$1" ] || return 0
+	for h in "/sys/module/$1"/holders/*; do
+		[ -e "$h" ] || continue
+		unload_tree "${h##*/}" || return 1
+	done
+	rmmod "$1" 2>/dev/null
+}
+
+# objects_gone: every table of ours freed, and every entry.
+objects_gone() { object_is rules 0 && object_is conns 0 && object_is keys 0; }
+
+# A namespace whose rules (own tables and a named one, IPv4 and IPv6) hold
+# thousands of connections goes away in bounded time.  Conntrack's
+# namespace exit spins until no conntrack of it is referenced; the rules'
+# tables, destroyed only after it (see ct_load_last), must not make it
+# wait for the background passes to find those conntracks dead (up to 8
+# passes, one a second, for keys that large).
+case_named_netns_exit() {
+	local cli srv fam syns=2000 want t0 ms bound=${NETNS_EXIT_BOUND_MS:-4000}
+	named_setup
+	ct_load_last
+	mkns cli srv
+	ip link add c0 netns "$cli" type veth peer name s0 netns "$srv"
+	ip -n "$srv" -b - <<-EOF
+	addr add 198.18.0.1/24 dev s0
+	addr add 2001:db8::1/64 dev s0 nodad
+	link set lo up
+	link set s0 up
+	route add 198.19.0.0/16 via 198.18.0.2
+	route add 2001:2::/48 via 2001:db8::2
+	EOF
+	ip -n "$cli" -b - <<-EOF
+	addr add 198.18.0.2/24 dev c0
+	addr add 2001:db8::2/64 dev c0 nodad
+	link set lo up
+	link set c0 up
+	route add blackhole 198.19.0.0/16
+	route add blackhole 2001:2::/48
+	EOF
+	for fam in 4 6; do
+		# by destination: every SYN under one key per table, the
+		# largest keys the background passes sweep in 8 steps
+		xt $fam "$srv" -A INPUT -p tcp --syn --dport 80 -m connlimit --connlimit-above 100000 \
+			--connlimit-daddr
+		xt $fam "$srv" -A INPUT -p tcp --syn --dport 80 -m connlimit --connlimit-above 100000 \
+			--connlimit-daddr --connlimit-name big
+		# a key per source too
+		xt $fam "$srv" -A INPUT -p tcp --syn --dport 80 -m connlimit --connlimit-above 100000 \
+			--connlimit-name small
+	done
+	# the answers (RSTs) go nowhere; conntrack keeps the SYNs (SYN_SENT)
+	xt 4 "$srv" -t raw -A OUTPUT -d 198.19.0.0/16 -j DROP
+	xt 6 "$srv" -t raw -A OUTPUT -d 2001:2::/48 -j DROP
+	clstress -n "$cli" flood -s 198.19.0.0 -b 16 -k $syns -c $syns -d 198.18.0.1 -p 80 >"$T/flood4" 2>&1 ||
+		fail "flood v4: $(cat "$T/flood4")"
+	clstress -n "$cli" flood -s 2001:2:: -b 16 -k $syns -c $syns -d 2001:db8::1 -p 80 >"$T/flood6" 2>&1 ||
+		fail "flood v6: $(cat "$T/flood6")"
+	log "$(cat "$T/flood4") / $(cat "$T/flood6")"
+	want=$((2 * 3 * syns))
+	busywait 20000 eval '[ "$(object_count conns)" -ge $want ]' ||
+		fail "expected $want connections counted, objects: $(objects | paste -s -d ' ')"
+	log "before: $(objects | paste -s -d ' '); conntrack $(ct_count "$srv")"
+	t0=$(uptime_ms)
+	ip -b - <<<"netns del $cli
+netns del $srv"
+	NSLIST=()
+	busywait 60000 objects_gone ||
+		fail "objects left 60 s after the namespace went: $(objects | paste -s -d ' ')"
+	ms=$(($(uptime_ms) - t0))
+	log "namespace with $want counted connections gone in $ms ms"
+	note "$want connections, gone in $ms ms"
+	[ "$ms" -le "$bound" ] ||
+		fail "the namespace took $ms ms to go (bound $bound ms): conntrack's exit waited for our references"
+}
