@@ -31,13 +31,13 @@ static_assert(offsetof(struct xt_connlimit_info_v2, name) == 24);
 static_assert(offsetof(struct xt_connlimit_info_v2, data) == 64);
 
 /*
- * A rule's kernel-only state, behind the match data's @data pointer: the
- * table it counts in, its own or a named one.
+ * A rule's kernel-only state, behind the match data's @data pointer: where
+ * the table it counts in is, its own or a named one's part.
  */
 struct cl_rule {
-	struct cl_table *table;
-	struct cl_name *name;		/* NULL: the table is the rule's own */
-	struct cl_netstats *stats;	/* held for an own table */
+	struct cl_table **table;	/* &own.table, or the part's */
+	struct cl_part *part;		/* NULL: the table is the rule's own */
+	struct cl_own_table own;
 };
 
 /* What both revisions' match data say, in the same first 24 bytes. */
@@ -125,6 +125,7 @@ static bool connlimit_mt_common(const struct sk_buff *skb,
 	struct cl_pkt pkt = { .zone = &nf_ct_zone_dflt };
 	enum ip_conntrack_info ctinfo;
 	struct nf_conn *ct, *found = NULL;
+	struct cl_table *table;
 	struct cl_key_id key;
 	bool reply = false;
 	int count;
@@ -157,11 +158,13 @@ static bool connlimit_mt_common(const struct sk_buff *skb,
 	connlimit_key(&key, skb, p, xt_family(par), pkt.zone);
 	pkt.ct = ct;
 	pkt.reply = reply && connlimit_other_end(ct, &key, p, xt_family(par));
-	count = cl_table_count(rule->table, &key, &pkt, p->limit);
+	/* The namespace's exit may replace it (see names.c). */
+	table = READ_ONCE(*rule->table);
+	count = cl_table_count(table, &key, &pkt, p->limit);
 	if (found)
 		nf_ct_put(found);
 	if (count < 0) {
-		cl_table_count_failure(rule->table);
+		cl_table_count_failure(table);
 		pr_warn_ratelimited("cannot count the connection (%s), dropping packet\n",
 				    count == -ENOMEM ? "out of memory" :
 				    "hash table error");
@@ -213,23 +216,18 @@ static int connlimit_check_common(const struct xt_mtchk_param *par,
 		goto free_rule;
 	}
 	if (name) {
-		rule->name = cl_name_get(par->net, name, par->family, &p->mask,
+		rule->part = cl_name_get(par->net, name, par->family, &p->mask,
 					 p->flags & XT_CONNLIMIT_DADDR);
-		if (IS_ERR(rule->name)) {
-			ret = PTR_ERR(rule->name);
+		if (IS_ERR(rule->part)) {
+			ret = PTR_ERR(rule->part);
 			goto put_netns;
 		}
-		rule->table = cl_name_table(rule->name);
+		rule->table = cl_part_table(rule->part);
 	} else {
-		rule->stats = cl_netstats_get(par->net);
-		rule->table = cl_table_create(par->net,
-					      cl_netstats_pcpu(rule->stats),
-					      false);
-		if (!rule->table) {
-			ret = -ENOMEM;
-			cl_netstats_put(rule->stats);
+		ret = cl_own_table_create(par->net, &rule->own);
+		if (ret)
 			goto put_netns;
-		}
+		rule->table = &rule->own.table;
 	}
 	*data = rule;
 	return 0;
@@ -293,12 +291,10 @@ static int connlimit_mt_check_v2(const struct xt_mtchk_param *par)
 static void connlimit_destroy_common(const struct xt_mtdtor_param *par,
 				     struct cl_rule *rule)
 {
-	if (rule->name) {
-		cl_name_put(rule->name);
-	} else {
-		cl_table_destroy(rule->table);
-		cl_netstats_put(rule->stats);
-	}
+	if (rule->part)
+		cl_name_put(rule->part);
+	else
+		cl_own_table_destroy(par->net, &rule->own);
 	nf_ct_netns_put(par->net, par->family);
 	kfree(rule);
 }

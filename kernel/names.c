@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Named tables (revision 2).  Rules with the same --connlimit-name in one
- * network namespace share one engine table, whose keys are listed in
- * /proc/net/xt_connlimit/NAME.  A table lives while rules use it, and for
- * grace_period seconds after the last one went: a ruleset replaced in one
- * step (iptables-restore, an nft transaction) checks its new rules before
- * it destroys the old ones and never lets the count of users reach zero;
- * one flushed and re-added in several steps comes back within the grace
- * period.  Either way every live count is kept.
+ * network namespace that count the same way (family, mask, direction)
+ * share one engine table, a part of the name; the keys of every part are
+ * listed in /proc/net/xt_connlimit/NAME.  A part lives while rules use it,
+ * and for grace_period seconds after the last one went: a ruleset
+ * replaced in one step (iptables-restore, an nft transaction) checks its
+ * new rules before it destroys the old ones and never lets the count of
+ * users reach zero; one flushed and re-added in several steps comes back
+ * within the grace period.  Either way every live count is kept.  A
+ * reload that changes a rule's mask or direction puts it in another part,
+ * counting afresh, while the old rules count in theirs until they go.
  *
  * Per-namespace totals are in /proc/net/stat/xt_connlimit.
  *
@@ -15,12 +18,13 @@
  * every pernet exit has run, and so until every rule of the namespace was
  * destroyed (our exit may run before or after those of iptables and
  * nf_tables).  The namespace's counters live as long as a table counts
- * into them (struct cl_netstats, refcounted).  A struct cl_name is freed by
- * whoever marks it gone under cl_net->lock: the last rule's put when there
- * is no grace period or the namespace is going, the expiry work, or the
- * namespace's exit.  That party removes its file under the lock, so the
- * exit removes the directory only once it is empty; nothing the files'
- * handlers do takes cl_net->lock.
+ * into them (struct cl_netstats, refcounted).  A struct cl_part is freed
+ * by whoever marks it gone under cl_net->lock: the last rule's put when
+ * there is no grace period or the namespace is going, the expiry work, or
+ * the namespace's exit; a struct cl_name with its last part.  That party
+ * removes the name's file under the lock, so the exit removes the
+ * directory only once it is empty; nothing the files' handlers do takes
+ * cl_net->lock (they take the name's own lock to walk its parts).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -60,17 +64,11 @@ module_param(list_perms, uint, 0644);
 MODULE_PARM_DESC(list_perms,
 		 "Mode of /proc/net/xt_connlimit/* (default 0600: root only)");
 
-enum { CL_V4, CL_V6, CL_FAMILIES };
-
-/*
- * How a family's keys are made, fixed by the first rule of that family for
- * the table's life.  @set is written last (release), after which nothing
- * changes, so the files' handlers read it without cl_net->lock.
- */
-struct cl_family_cfg {
-	bool set;
-	bool daddr;
+/* How a part's keys are made: family, direction and mask. */
+struct cl_part_cfg {
 	union nf_inet_addr mask;
+	u8 family;
+	bool daddr;
 };
 
 struct cl_netstats {
@@ -79,23 +77,49 @@ struct cl_netstats {
 };
 
 struct cl_net {
-	struct mutex lock;		/* names: list, users, gone, cfg, pde */
+	struct mutex lock;		/* names, parts, users, gone, own, pde */
 	struct list_head names;
+	struct list_head own;		/* struct cl_own_table of live rules */
 	struct proc_dir_entry *dir;	/* /proc/net/xt_connlimit */
 	struct cl_netstats *stats;
 	bool dying;			/* exit ran: no grace periods */
 };
 
+/*
+ * A name is one file and one or more parts: one table for each family,
+ * mask and direction its rules count by.  Rules with the same name and
+ * the same way of counting share a part; a rule counting another way gets
+ * a part of its own.  So iptables-restore of rules whose mask changed
+ * checks the new rules into a new part while the old rules still count in
+ * theirs, and a rule rolled back leaves nothing behind but an idle part
+ * that no other rule has to agree with.
+ */
 struct cl_name {
 	struct list_head list;		/* on cl_net->names until gone */
 	char name[XT_CONNLIMIT_NAME_LEN];
 	struct cl_net *cn;
-	unsigned int users;		/* rules using it */
 	bool gone;			/* unlinked: its unlinker frees it */
-	struct cl_family_cfg cfg[CL_FAMILIES];
-	struct cl_table *table;
-	struct cl_netstats *stats;	/* held for @table */
+	/*
+	 * @parts changes under cn->lock and this mutex, which the files'
+	 * handlers take (never cn->lock) while they walk it.
+	 */
+	struct mutex lock;
+	struct list_head parts;		/* never empty while on cn->names */
+	struct cl_netstats *stats;	/* held for the parts' tables */
 	struct proc_dir_entry *pde;	/* NULL once removed */
+};
+
+struct cl_part {
+	struct list_head list;		/* on cname->parts until gone */
+	struct cl_name *cname;
+	struct cl_part_cfg cfg;
+	unsigned int users;		/* rules counting in it */
+	bool gone;			/* unlinked: its unlinker frees it */
+	/*
+	 * The rules read it through a pointer to this field: the
+	 * namespace's exit may replace it (see cl_net_exit()).
+	 */
+	struct cl_table *table;
 	struct delayed_work expire;	/* grace period after the last rule */
 };
 
@@ -109,7 +133,7 @@ static struct cl_net *cl_net(const struct net *net)
 	return net_generic(net, cl_net_id);
 }
 
-struct cl_netstats *cl_netstats_get(const struct net *net)
+static struct cl_netstats *cl_netstats_get(const struct net *net)
 {
 	struct cl_netstats *stats = cl_net(net)->stats;
 
@@ -117,12 +141,7 @@ struct cl_netstats *cl_netstats_get(const struct net *net)
 	return stats;
 }
 
-struct cl_counters __percpu *cl_netstats_pcpu(const struct cl_netstats *stats)
-{
-	return stats->pcpu;
-}
-
-void cl_netstats_put(struct cl_netstats *stats)
+static void cl_netstats_put(struct cl_netstats *stats)
 {
 	if (refcount_dec_and_test(&stats->users)) {
 		free_percpu(stats->pcpu);
@@ -155,17 +174,24 @@ bool cl_name_valid(const char *name)
 
 /* ---- /proc/net/xt_connlimit/NAME ------------------------------------ */
 
-/* A listing: every key's report, taken when the file is opened. */
+/* A key's line: its report and how its part counts. */
+struct cl_line {
+	struct cl_key_report report;
+	union nf_inet_addr mask;
+	bool daddr;
+};
+
+/* A listing: every listed key's line, taken when the file is opened. */
 struct cl_listing {
-	struct cl_family_cfg cfg[CL_FAMILIES];
-	struct cl_key_report *reports;
+	struct cl_line *lines;
 	size_t count, size;
+	const struct cl_part_cfg *cfg;	/* of the part being reported */
 };
 
 static int cl_listing_add(const struct cl_key_report *report, void *arg)
 {
 	struct cl_listing *l = arg;
-	struct cl_key_report *bigger;
+	struct cl_line *bigger;
 
 	if (l->count == l->size) {
 		/* No kvrealloc(): its signature differs between kernels. */
@@ -174,12 +200,15 @@ static int cl_listing_add(const struct cl_key_report *report, void *arg)
 		if (!bigger)
 			return -ENOMEM;
 		if (l->count)
-			memcpy(bigger, l->reports, l->count * sizeof(*bigger));
-		kvfree(l->reports);
-		l->reports = bigger;
+			memcpy(bigger, l->lines, l->count * sizeof(*bigger));
+		kvfree(l->lines);
+		l->lines = bigger;
 		l->size = l->size ? 2 * l->size : 64;
 	}
-	l->reports[l->count++] = *report;
+	l->lines[l->count].report = *report;
+	l->lines[l->count].mask = l->cfg->mask;
+	l->lines[l->count].daddr = l->cfg->daddr;
+	l->count++;
 	return 0;
 }
 
@@ -187,7 +216,7 @@ static void *cl_listing_start(struct seq_file *m, loff_t *pos)
 {
 	struct cl_listing *l = m->private;
 
-	return *pos < l->count ? &l->reports[*pos] : NULL;
+	return *pos < l->count ? &l->lines[*pos] : NULL;
 }
 
 static void *cl_listing_next(struct seq_file *m, void *v, loff_t *pos)
@@ -220,17 +249,18 @@ static int cl_mask_prefix(const __be32 *mask, unsigned int words)
 /*
  * One line per key:
  *   src|dst ADDRESS/PREFIX conns N peak N over N [zone N]
- * PREFIX is the mask's length, or the mask itself if not contiguous.
+ * PREFIX is the mask's length, or the mask itself if not contiguous.  The
+ * parts of a name count by different masks or directions, so the lines of
+ * two parts never look alike.
  */
 static int cl_listing_show(struct seq_file *m, void *v)
 {
-	const struct cl_key_report *r = v;
-	struct cl_listing *l = m->private;
+	const struct cl_line *line = v;
+	const struct cl_key_report *r = &line->report;
 	bool v6 = r->id.family == NFPROTO_IPV6;
-	const struct cl_family_cfg *cfg = &l->cfg[v6 ? CL_V6 : CL_V4];
-	int plen = cl_mask_prefix(cfg->mask.ip6, v6 ? 4 : 1);
+	int plen = cl_mask_prefix(line->mask.ip6, v6 ? 4 : 1);
 
-	seq_printf(m, "%s ", cfg->daddr ? "dst" : "src");
+	seq_printf(m, "%s ", line->daddr ? "dst" : "src");
 	if (v6)
 		seq_printf(m, "%pI6c/", r->id.addr);
 	else
@@ -238,9 +268,9 @@ static int cl_listing_show(struct seq_file *m, void *v)
 	if (plen >= 0)
 		seq_printf(m, "%d", plen);
 	else if (v6)
-		seq_printf(m, "%pI6c", cfg->mask.ip6);
+		seq_printf(m, "%pI6c", line->mask.ip6);
 	else
-		seq_printf(m, "%pI4", &cfg->mask.ip);
+		seq_printf(m, "%pI4", &line->mask.ip);
 	seq_printf(m, " conns %u peak %u over %u", r->conns, r->peak, r->over);
 	if (r->id.zone)
 		seq_printf(m, " zone %u", r->id.zone);
@@ -255,24 +285,53 @@ static const struct seq_operations cl_listing_ops = {
 	.show = cl_listing_show,
 };
 
+/* Has @family a part some rule counts in?  Caller holds cname->lock. */
+static bool cl_family_used(const struct cl_name *cname, u8 family)
+{
+	const struct cl_part *part;
+
+	list_for_each_entry(part, &cname->parts, list)
+		if (part->cfg.family == family && READ_ONCE(part->users))
+			return true;
+	return false;
+}
+
+/*
+ * Listed: the parts rules count in and, for a family no rule uses any
+ * more, those in their grace period.  A part left idle by a reload that
+ * changed the mask (or by a rule rolled back) is not: the family's keys
+ * are those its rules count now.
+ */
+static bool cl_part_listed(const struct cl_name *cname,
+			   const struct cl_part *part)
+{
+	return READ_ONCE(part->users) ||
+	       !cl_family_used(cname, part->cfg.family);
+}
+
 static int cl_listing_open(struct inode *inode, struct file *file)
 {
 	struct cl_name *cname = pde_data(inode);
 	struct cl_listing *l;
-	int err, i;
+	struct cl_part *part;
+	int err = 0;
 
 	l = __seq_open_private(file, &cl_listing_ops, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
-	for (i = 0; i < CL_FAMILIES; i++) {
-		/* Pairs with the release in cl_name_get(): @set comes last. */
-		if (smp_load_acquire(&cname->cfg[i].set))
-			l->cfg[i] = cname->cfg[i];
+	/* Each table outlives this call: it is freed off the list. */
+	mutex_lock(&cname->lock);
+	list_for_each_entry(part, &cname->parts, list) {
+		if (!cl_part_listed(cname, part))
+			continue;
+		l->cfg = &part->cfg;
+		err = cl_table_report(part->table, false, cl_listing_add, l);
+		if (err)
+			break;
 	}
-	/* The table outlives this call: proc_remove() waits for it. */
-	err = cl_table_report(cname->table, false, cl_listing_add, l);
+	mutex_unlock(&cname->lock);
 	if (err) {
-		kvfree(l->reports);
+		kvfree(l->lines);
 		seq_release_private(inode, file);
 	}
 	return err;
@@ -282,22 +341,35 @@ static int cl_listing_release(struct inode *inode, struct file *file)
 {
 	struct cl_listing *l = ((struct seq_file *)file->private_data)->private;
 
-	kvfree(l->reports);
+	kvfree(l->lines);
 	return seq_release_private(inode, file);
 }
 
-/* Writing "clear" restarts the peaks and over-limit counters. */
+/*
+ * Writing "clear" (one write, a newline after it or not) restarts the
+ * peaks and over-limit counters of every part.  Anything else is refused
+ * before anything changes: -EINVAL, or -EFAULT for a buffer that cannot
+ * be read.
+ */
 static ssize_t cl_listing_write(struct file *file, const char __user *ubuf,
 				size_t size, loff_t *pos)
 {
 	struct cl_name *cname = pde_data(file_inode(file));
-	char buf[sizeof("clear\n")] = {};
+	static const char clear[] = "clear";
+	char buf[sizeof(clear)];	/* "clear\n" */
+	struct cl_part *part;
 
-	if (size >= sizeof(buf) || copy_from_user(buf, ubuf, size))
+	if (size != sizeof(buf) - 1 && size != sizeof(buf))
 		return -EINVAL;
-	if (strcmp(buf, "clear") && strcmp(buf, "clear\n"))
+	if (copy_from_user(buf, ubuf, size))
+		return -EFAULT;
+	if (memcmp(buf, clear, sizeof(clear) - 1) ||
+	    (size == sizeof(buf) && buf[size - 1] != '\n'))
 		return -EINVAL;
-	cl_table_report(cname->table, true, NULL, NULL);
+	mutex_lock(&cname->lock);
+	list_for_each_entry(part, &cname->parts, list)
+		cl_table_report(part->table, true, NULL, NULL);
+	mutex_unlock(&cname->lock);
 	return size;
 }
 
@@ -325,11 +397,12 @@ static int cl_name_publish(struct net *net, struct cl_name *cname)
 	return 0;
 }
 
-/* ---- names: get, put, expiry ------------------------------------------ */
+/* ---- names and parts: get, put, expiry ------------------------------- */
 
 /*
  * Take @cname off its namespace: mark it gone, unlink it, remove its file.
- * Caller holds cn->lock and frees it afterwards with cl_name_free().
+ * Caller holds cn->lock, not cname->lock (proc_remove() waits for the
+ * handlers, which take it), and frees it afterwards with cl_name_free().
  */
 static void cl_name_unlink(struct cl_name *cname)
 {
@@ -339,39 +412,70 @@ static void cl_name_unlink(struct cl_name *cname)
 	cname->pde = NULL;
 }
 
-static void cl_name_destroy(struct cl_name *cname)
+/* Free a name taken off its namespace, once its parts are freed. */
+static void cl_name_free(struct cl_name *cname)
 {
-	cl_table_destroy(cname->table);
 	cl_count_dec(cname->stats->pcpu, named);
 	cl_netstats_put(cname->stats);
+	mutex_destroy(&cname->lock);
 	kfree(cname);
 }
 
-/* Free a name taken off its namespace.  cn->lock not held. */
-static void cl_name_free(struct cl_name *cname)
+/*
+ * Take @part off its name, and the name off its namespace if that was its
+ * last part: then the name is returned, for the caller to free after the
+ * part (cl_part_destroy()).  Caller holds cn->lock.
+ */
+static struct cl_name *cl_part_unlink(struct cl_part *part)
 {
-	/* The work may be waiting for cn->lock; it will find @gone set. */
-	cancel_delayed_work_sync(&cname->expire);
-	cl_name_destroy(cname);
+	struct cl_name *cname = part->cname;
+
+	part->gone = true;
+	mutex_lock(&cname->lock);
+	list_del_init(&part->list);
+	mutex_unlock(&cname->lock);
+	if (!list_empty(&cname->parts))
+		return NULL;
+	cl_name_unlink(cname);
+	return cname;
 }
 
-static void cl_name_expire(struct work_struct *work)
+/* Free a part taken off its name, then @cname if not NULL. */
+static void cl_part_destroy(struct cl_part *part, struct cl_name *cname)
 {
-	struct cl_name *cname = container_of(to_delayed_work(work),
-					     struct cl_name, expire);
-	struct cl_net *cn = cname->cn;
+	cl_table_destroy(part->table);
+	kfree(part);
+	if (cname)
+		cl_name_free(cname);
+}
+
+/* As cl_part_destroy(), from anywhere but the part's expiry work. */
+static void cl_part_free(struct cl_part *part, struct cl_name *cname)
+{
+	/* The work may be waiting for cn->lock; it will find @gone set. */
+	cancel_delayed_work_sync(&part->expire);
+	cl_part_destroy(part, cname);
+}
+
+static void cl_part_expire(struct work_struct *work)
+{
+	struct cl_part *part = container_of(to_delayed_work(work),
+					    struct cl_part, expire);
+	/* Whoever else frees the part (and name) first waits for us. */
+	struct cl_net *cn = part->cname->cn;
+	struct cl_name *cname = NULL;
 	bool unlinked = false;
 
 	mutex_lock(&cn->lock);
 	/* A rule may have taken it back, or someone else took it off. */
-	if (!cname->users && !cname->gone) {
-		cl_name_unlink(cname);
+	if (!part->users && !part->gone) {
+		cname = cl_part_unlink(part);
 		unlinked = true;
 	}
 	mutex_unlock(&cn->lock);
-	/* Not cl_name_free(): it would wait for this very work. */
+	/* Not cl_part_free(): it would wait for this very work. */
 	if (unlinked)
-		cl_name_destroy(cname);
+		cl_part_destroy(part, cname);
 }
 
 static struct cl_name *cl_name_find(struct cl_net *cn, const char *name)
@@ -384,104 +488,167 @@ static struct cl_name *cl_name_find(struct cl_net *cn, const char *name)
 	return NULL;
 }
 
-static bool cl_cfg_equal(const struct cl_family_cfg *cfg, u8 family,
-			 const union nf_inet_addr *mask, bool daddr)
+static struct cl_part *cl_part_find(struct cl_name *cname,
+				    const struct cl_part_cfg *cfg)
 {
-	if (cfg->daddr != daddr)
-		return false;
-	if (family == NFPROTO_IPV4)
-		return cfg->mask.ip == mask->ip;
-	return !memcmp(&cfg->mask.in6, &mask->in6, sizeof(mask->in6));
+	struct cl_part *part;
+
+	list_for_each_entry(part, &cname->parts, list)
+		if (part->cfg.family == cfg->family &&
+		    part->cfg.daddr == cfg->daddr &&
+		    !memcmp(&part->cfg.mask, &cfg->mask, sizeof(cfg->mask)))
+			return part;
+	return NULL;
 }
 
+/* A name without parts, its file created.  Caller holds cn->lock. */
 static struct cl_name *cl_name_create(struct net *net, struct cl_net *cn,
 				      const char *name)
 {
 	struct cl_name *cname;
-	int err = -ENOMEM;
+	int err;
 
 	cname = kzalloc(sizeof(*cname), GFP_KERNEL);
 	if (!cname)
 		return ERR_PTR(-ENOMEM);
 	strscpy(cname->name, name, sizeof(cname->name));
 	cname->cn = cn;
-	INIT_DELAYED_WORK(&cname->expire, cl_name_expire);
+	mutex_init(&cname->lock);
+	INIT_LIST_HEAD(&cname->parts);
 	cname->stats = cl_netstats_get(net);
-	cname->table = cl_table_create(net, cname->stats->pcpu, true);
-	if (!cname->table)
-		goto put_stats;
 	err = cl_name_publish(net, cname);
-	if (err)
-		goto destroy_table;
+	if (err) {
+		cl_netstats_put(cname->stats);
+		mutex_destroy(&cname->lock);
+		kfree(cname);
+		return ERR_PTR(err);
+	}
 	list_add(&cname->list, &cn->names);
 	cl_count_inc(cname->stats->pcpu, named);
 	return cname;
-
-destroy_table:
-	cl_table_destroy(cname->table);
-put_stats:
-	cl_netstats_put(cname->stats);
-	kfree(cname);
-	return ERR_PTR(err);
 }
 
-struct cl_name *cl_name_get(struct net *net, const char *name, u8 family,
+/* Caller holds cn->lock. */
+static struct cl_part *cl_part_create(struct net *net, struct cl_name *cname,
+				      const struct cl_part_cfg *cfg)
+{
+	struct cl_part *part;
+
+	part = kzalloc(sizeof(*part), GFP_KERNEL);
+	if (!part)
+		return ERR_PTR(-ENOMEM);
+	part->table = cl_table_create(net, cname->stats->pcpu, true);
+	if (!part->table) {
+		kfree(part);
+		return ERR_PTR(-ENOMEM);
+	}
+	part->cname = cname;
+	part->cfg = *cfg;
+	INIT_DELAYED_WORK(&part->expire, cl_part_expire);
+	mutex_lock(&cname->lock);
+	list_add_tail(&part->list, &cname->parts);
+	mutex_unlock(&cname->lock);
+	return part;
+}
+
+struct cl_part *cl_name_get(struct net *net, const char *name, u8 family,
 			    const union nf_inet_addr *mask, bool daddr)
 {
+	struct cl_part_cfg cfg = { .family = family, .daddr = daddr };
+	struct cl_name *cname, *unused = NULL;
 	struct cl_net *cn = cl_net(net);
-	int fam = family == NFPROTO_IPV6 ? CL_V6 : CL_V4;
-	struct cl_family_cfg *cfg;
-	struct cl_name *cname;
+	struct cl_part *part;
 
+	/* IPv4 keys use the first word only (see connlimit_key()). */
+	if (family == NFPROTO_IPV6)
+		cfg.mask = *mask;
+	else
+		cfg.mask.ip = mask->ip;
 	mutex_lock(&cn->lock);
 	cname = cl_name_find(cn, name);
 	if (!cname)
 		cname = cl_name_create(net, cn, name);
-	if (IS_ERR(cname))
+	if (IS_ERR(cname)) {
+		part = ERR_CAST(cname);
 		goto out;
-	cfg = &cname->cfg[fam];
-	if (!cfg->set) {
-		cfg->daddr = daddr;
-		cfg->mask = *mask;
-		/* The files' handlers read @set first, without the lock. */
-		smp_store_release(&cfg->set, true);
-	} else if (!cl_cfg_equal(cfg, family, mask, daddr)) {
-		pr_info_ratelimited("table \"%s\" already counts %s connections by another mask or direction; give this rule another name\n",
-				    name, fam == CL_V6 ? "IPv6" : "IPv4");
-		cname = ERR_PTR(-EINVAL);
+	}
+	part = cl_part_find(cname, &cfg);
+	if (!part)
+		part = cl_part_create(net, cname, &cfg);
+	if (IS_ERR(part)) {
+		/* A name lives only with parts: this one just came. */
+		if (list_empty(&cname->parts)) {
+			cl_name_unlink(cname);
+			unused = cname;
+		}
 		goto out;
 	}
 	/* Back from its grace period: the work, if running, sees a user. */
-	if (!cname->users++)
-		cancel_delayed_work(&cname->expire);
+	if (!part->users)
+		cancel_delayed_work(&part->expire);
+	/* The listings read it without cn->lock. */
+	WRITE_ONCE(part->users, part->users + 1);
 out:
 	mutex_unlock(&cn->lock);
-	return cname;
+	if (unused)
+		cl_name_free(unused);
+	return part;
 }
 
-struct cl_table *cl_name_table(const struct cl_name *cname)
+struct cl_table **cl_part_table(struct cl_part *part)
 {
-	return cname->table;
+	return &part->table;
 }
 
-void cl_name_put(struct cl_name *cname)
+void cl_name_put(struct cl_part *part)
 {
-	struct cl_net *cn = cname->cn;
+	struct cl_net *cn = part->cname->cn;
+	struct cl_name *cname = NULL;
 	bool unlinked = false;
 
 	mutex_lock(&cn->lock);
-	if (!--cname->users) {
+	WRITE_ONCE(part->users, part->users - 1);
+	if (!part->users) {
 		if (!grace_period || cn->dying) {
-			cl_name_unlink(cname);
+			cname = cl_part_unlink(part);
 			unlinked = true;
 		} else {
-			queue_delayed_work(cl_names_wq, &cname->expire,
+			queue_delayed_work(cl_names_wq, &part->expire,
 					   (unsigned long)grace_period * HZ);
 		}
 	}
 	mutex_unlock(&cn->lock);
 	if (unlinked)
-		cl_name_free(cname);
+		cl_part_free(part, cname);
+}
+
+/* ---- the rules' own tables --------------------------------------------- */
+
+int cl_own_table_create(struct net *net, struct cl_own_table *own)
+{
+	struct cl_net *cn = cl_net(net);
+
+	own->stats = cl_netstats_get(net);
+	own->table = cl_table_create(net, own->stats->pcpu, false);
+	if (!own->table) {
+		cl_netstats_put(own->stats);
+		return -ENOMEM;
+	}
+	mutex_lock(&cn->lock);
+	list_add(&own->list, &cn->own);
+	mutex_unlock(&cn->lock);
+	return 0;
+}
+
+void cl_own_table_destroy(struct net *net, struct cl_own_table *own)
+{
+	struct cl_net *cn = cl_net(net);
+
+	mutex_lock(&cn->lock);
+	list_del(&own->list);
+	mutex_unlock(&cn->lock);
+	cl_table_destroy(own->table);
+	cl_netstats_put(own->stats);
 }
 
 /* ---- namespaces --------------------------------------------------------- */
@@ -501,6 +668,7 @@ static int __net_init cl_net_init(struct net *net)
 
 	mutex_init(&cn->lock);
 	INIT_LIST_HEAD(&cn->names);
+	INIT_LIST_HEAD(&cn->own);
 	cn->stats = kzalloc(sizeof(*cn->stats), GFP_KERNEL);
 	if (!cn->stats)
 		return -ENOMEM;
@@ -524,31 +692,116 @@ put_stats:
 }
 
 /*
+ * Put a fresh table in *@tablep and the old one in @old[*@n].  Caller
+ * holds cn->lock.
+ */
+static void cl_table_renew(struct net *net, struct cl_table **tablep,
+			   struct cl_counters __percpu *netc, bool peaks,
+			   struct cl_table **old, unsigned int *n)
+{
+	struct cl_table *fresh = cl_table_create(net, netc, peaks);
+
+	if (!fresh) {
+		pr_warn_ratelimited("namespace exit: no memory to let go of the counted connections at once; conntrack waits for the background work\n");
+		return;
+	}
+	old[(*n)++] = *tablep;
+	/* The rules read it with READ_ONCE(), under RCU. */
+	WRITE_ONCE(*tablep, fresh);
+}
+
+/*
+ * A namespace going away: let go of every conntrack its tables hold.
+ * Conntrack's exit, which runs after ours (we use it, so it was loaded
+ * first), spins until no conntrack of the namespace is referenced any
+ * more.  The rules holding ours are destroyed by the exits of the modules
+ * that keep them (iptables' tables, nf_tables), which run after
+ * conntrack's when those were loaded before it, as is usual: without
+ * this, conntrack would spin until our background work found each
+ * conntrack dead, up to CL_SWEEP_PASSES passes of a second for large keys.
+ *
+ * No packet reaches a rule any more (those modules unregistered their
+ * hooks in their pre_exit methods), but each table in use is replaced by
+ * an empty one rather than emptied under the rules, and destroyed after a
+ * grace period: a packet that did get there would find a table.  Caller
+ * holds cn->lock; returns the old tables (@n of them) to destroy after
+ * synchronize_rcu(), or NULL.
+ */
+static struct cl_table **cl_net_renew(struct net *net, struct cl_net *cn,
+				      unsigned int *n)
+{
+	struct cl_own_table *own;
+	struct cl_name *cname;
+	struct cl_part *part;
+	struct cl_table **old;
+	unsigned int count = 0;
+
+	*n = 0;
+	list_for_each_entry(cname, &cn->names, list)
+		list_for_each_entry(part, &cname->parts, list)
+			count++;
+	list_for_each_entry(own, &cn->own, list)
+		count++;
+	if (!count)
+		return NULL;
+	old = kvmalloc_array(count, sizeof(*old), GFP_KERNEL);
+	if (!old) {
+		pr_warn_ratelimited("namespace exit: no memory to let go of the counted connections at once; conntrack waits for the background work\n");
+		return NULL;
+	}
+	list_for_each_entry(cname, &cn->names, list)
+		list_for_each_entry(part, &cname->parts, list)
+			cl_table_renew(net, &part->table, cname->stats->pcpu,
+				       true, old, n);
+	list_for_each_entry(own, &cn->own, list)
+		cl_table_renew(net, &own->table, own->stats->pcpu, false,
+			       old, n);
+	return old;
+}
+
+/*
  * The namespace goes.  Its rules may be destroyed before or after this
  * runs (pernet exits run in reverse order of registration, and ours is not
- * ordered against iptables' or nf_tables'): names no rule uses are freed
- * now, the others by their last rule's put, without a grace period.  Every
- * file goes now, before /proc/net itself.
+ * ordered against iptables' or nf_tables'): parts no rule uses are freed
+ * now, the others by their last rule's put, without a grace period, and
+ * a name with its last part.  Every file goes now, before /proc/net
+ * itself, and every conntrack reference (cl_net_renew()).
  */
 static void __net_exit cl_net_exit(struct net *net)
 {
 	struct cl_net *cn = cl_net(net);
-	struct cl_name *cname, *next;
-	LIST_HEAD(unused);
+	struct cl_name *cname, *nname, *empty;
+	struct cl_part *part, *npart;
+	struct cl_table **old;
+	LIST_HEAD(idle_parts);
+	LIST_HEAD(idle_names);
+	unsigned int i, n;
 
 	mutex_lock(&cn->lock);
 	cn->dying = true;
-	list_for_each_entry_safe(cname, next, &cn->names, list) {
-		if (cname->users) {
-			proc_remove(cname->pde);
-			cname->pde = NULL;
-		} else {
-			cl_name_unlink(cname);
-			list_add(&cname->list, &unused);
+	list_for_each_entry_safe(cname, nname, &cn->names, list) {
+		proc_remove(cname->pde);
+		cname->pde = NULL;
+		list_for_each_entry_safe(part, npart, &cname->parts, list) {
+			if (part->users)
+				continue;
+			empty = cl_part_unlink(part);
+			list_add(&part->list, &idle_parts);
+			if (empty)
+				list_add(&empty->list, &idle_names);
 		}
 	}
+	old = cl_net_renew(net, cn, &n);
 	mutex_unlock(&cn->lock);
-	list_for_each_entry_safe(cname, next, &unused, list)
+	if (old) {
+		synchronize_rcu();
+		for (i = 0; i < n; i++)
+			cl_table_destroy(old[i]);
+		kvfree(old);
+	}
+	list_for_each_entry_safe(part, npart, &idle_parts, list)
+		cl_part_free(part, NULL);
+	list_for_each_entry_safe(cname, nname, &idle_names, list)
 		cl_name_free(cname);
 	remove_proc_entry("xt_connlimit", net->proc_net_stat);
 	remove_proc_entry("xt_connlimit", net->proc_net);

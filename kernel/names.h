@@ -6,14 +6,14 @@
 #ifndef CL_NAMES_H
 #define CL_NAMES_H
 
+#include <linux/list.h>
 #include <linux/netfilter.h>
 #include <linux/types.h>
 
 struct net;
-struct cl_name;
+struct cl_part;
 struct cl_table;
 struct cl_netstats;
-struct cl_counters;
 
 int cl_names_init(void);
 void cl_names_exit(void);
@@ -23,18 +23,31 @@ bool cl_name_valid(const char *name);
 
 /*
  * Use the table @name of @net for a rule of @family counting by @mask and
- * direction @daddr, creating it if needed.  Refused (-EINVAL) if the table
- * counts that family another way.  Process context.
+ * direction @daddr, creating it if needed: the name's part for that
+ * family, mask and direction (a name has one for each way its rules
+ * count).  Process context.
  */
-struct cl_name *cl_name_get(struct net *net, const char *name, u8 family,
+struct cl_part *cl_name_get(struct net *net, const char *name, u8 family,
 			    const union nf_inet_addr *mask, bool daddr);
-struct cl_table *cl_name_table(const struct cl_name *cname);
+/*
+ * Where the part's table is: read it with READ_ONCE(), under RCU (the
+ * namespace's exit replaces it).
+ */
+struct cl_table **cl_part_table(struct cl_part *part);
 /* The rule no longer uses it: freed after the grace period if unused. */
-void cl_name_put(struct cl_name *cname);
+void cl_name_put(struct cl_part *part);
 
-/* The counters of @net, held for the life of a table counting into them. */
-struct cl_netstats *cl_netstats_get(const struct net *net);
-struct cl_counters __percpu *cl_netstats_pcpu(const struct cl_netstats *stats);
-void cl_netstats_put(struct cl_netstats *stats);
+/*
+ * A rule's own table, known to its namespace (whose exit replaces @table,
+ * see cl_part_table()).
+ */
+struct cl_own_table {
+	struct list_head list;		/* on the namespace's list */
+	struct cl_table *table;
+	struct cl_netstats *stats;	/* held for @table */
+};
+
+int cl_own_table_create(struct net *net, struct cl_own_table *own);
+void cl_own_table_destroy(struct net *net, struct cl_own_table *own);
 
 #endif /* CL_NAMES_H */

@@ -667,12 +667,14 @@ for BACKEND in $BACKENDS; do
 		e2e named-list "named table: keys listed with counts, peaks, over-limit counters; clear" case_named_list
 		e2e named-restore "named table: iptables-restore under live connections keeps the counts" case_named_restore
 		e2e named-grace "named table: flush and re-add within the grace period keeps counts; then it goes" case_named_grace
-		e2e named-conflict "named table: another mask or direction for a family is refused" case_named_conflict
+		e2e named-remask "named table: iptables-restore changing a rule's mask or direction under live connections" case_named_remask
+		e2e named-masks "named table: a rolled-back rule leaves nothing behind; rules with other masks count apart" case_named_masks
 		e2e named-shared "named table: a packet passing two of its rules is counted once" case_named_shared
 		e2e named-netns "named table: the same name in two namespaces counts apart" case_named_netns
 		e2e named-perms "named table: file owner and mode from the module parameters" case_named_perms
 		e2e named-netns-gone "named table: goes with its namespace" case_named_netns_gone
 		e2e named-mixed "revision-1 rules of the stock extension listed and saved by ours" case_named_mixed_revisions
+		e2e netns-exit "a namespace whose rules hold thousands of connections goes at once" case_named_netns_exit
 	else
 		log "named tables (revision 2): not run, the in-kernel module has none"
 	fi

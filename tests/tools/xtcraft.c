@@ -20,6 +20,11 @@
  *	Asks x_tables (IPT_SO_GET_REVISION_MATCH) whether "connlimit" has
  *	revision REV: prints "revision REV present", "revision REV absent
  *	(errno)", exit 0, or 3 when absent.
+ *   xtcraft [-n NETNS] write FILE TEXT|-
+ *	One write(2) of TEXT to FILE (opened O_WRONLY), or with "-" of 6
+ *	bytes from a page that cannot be read (PROT_NONE): a /proc file's
+ *	handler must answer EFAULT.  Prints "write n=N" or "write err=ENAME";
+ *	exit 0 either way, 1 if FILE cannot be opened.
  *
  * A case expects either acceptance (the rule goes in, is read back with the
  * same user bytes where the path allows it, and is removed again) or a
@@ -42,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,7 +76,8 @@ static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr,
 		"usage: xtcraft [-n NETNS] run legacy|nft FAMILY rev1|rev2|family\n"
-		"       xtcraft [-n NETNS] revision 4|6 REV\n");
+		"       xtcraft [-n NETNS] revision 4|6 REV\n"
+		"       xtcraft [-n NETNS] write FILE TEXT|-\n");
 	exit(2);
 }
 
@@ -758,6 +765,7 @@ static const char *ename(int e)
 	case ELOOP: return "ELOOP";
 	case EBUSY: return "EBUSY";
 	case ETIMEDOUT: return "ETIMEDOUT";
+	case EFAULT: return "EFAULT";
 	default: return strerror(e);
 	}
 }
@@ -972,6 +980,35 @@ static int revision_main(int argc, char **argv)
 	return 0;
 }
 
+static int write_main(int argc, char **argv)
+{
+	const char *buf = argv[2];
+	size_t len = strlen(argv[2]);
+	ssize_t n;
+	int fd;
+
+	if (argc != 3)
+		usage();
+	if (!strcmp(argv[2], "-")) {
+		buf = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (buf == MAP_FAILED)
+			die("mmap");
+		len = 6;
+	}
+	fd = open(argv[1], O_WRONLY);
+	if (fd < 0) {
+		printf("open err=%s\n", ename(errno));
+		return 1;
+	}
+	n = write(fd, buf, len);
+	if (n < 0)
+		printf("write err=%s\n", ename(errno));
+	else
+		printf("write n=%zd\n", n);
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -982,5 +1019,7 @@ int main(int argc, char **argv)
 		return run_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "revision"))
 		return revision_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "write"))
+		return write_main(argc - 1, argv + 1);
 	usage();
 }
