@@ -427,7 +427,7 @@ case_loopback() {
 			client_cmd a$fam$mask "open 1"
 			[ "$REPLY_LINE" = "open est=0 ref=0 tmo=1 err=0" ] ||
 				fail "IPv$fam mask $mask: a 2nd connection under a limit of 1 got '$REPLY_LINE'"
-			client_cmd a$fam$mask abort
+			client_close a$fam$mask 1 reset
 			xt $fam "$s" -F INPUT
 			busywait 10000 ct_established_is "$s" "${SRV[1]}" 0 ||
 				fail "IPv$fam: connections of mask $mask still established"
