@@ -435,6 +435,22 @@ case_loopback() {
 	done
 }
 
+# connections established before a rule without --syn was added are
+# counted as their packets pass it, as the kernel's own engine counts them
+# (the first one sent on fits the limit; the others are refused)
+case_preexist() {
+	local fam c s
+	topo c s
+	for fam in 4 6; do
+		fam_addrs $fam
+		client_start a$fam "$c" "${CLI[0]}" "${SRV[0]}" 80
+		expect_open a$fam 3 3 0
+		xt $fam "$s" -A INPUT -p tcp --dport 80 -m connlimit --connlimit-above 1 \
+			"${REJECT_TCP[@]}"
+		expect_ping a$fam 1 2
+	done
+}
+
 # a rule in the raw table sees a connection's first packet before
 # conntrack does: the connection is counted by its tuple all the same
 case_raw() {
@@ -654,6 +670,7 @@ for BACKEND in $BACKENDS; do
 	e2e zone "conntrack zones (-j CT --zone) count apart" case_zone
 	e2e local "connections between local addresses (over lo) are counted" case_local
 	e2e loopback "a rule without --syn over lo counts each connection once" case_loopback
+	e2e preexist "connections opened before a rule without --syn are counted as their packets pass" case_preexist
 	e2e raw "a rule in the raw table counts connections by their tuple" case_raw
 	e2e nosyn "a rule without --syn keeps established connections working" case_nosyn
 	e2e live "tcp (no --syn) and udp at the limit keep flowing right after a refused attempt" case_live
