@@ -86,6 +86,15 @@ busywait() {
 	done
 }
 
+# parse_kv "word key=value ...": R_key variables from the words (no fork).
+parse_kv() {
+	local w
+	unset "${!R_@}"
+	for w in $1; do
+		case $w in *=*) printf -v "R_${w%%=*}" %s "${w#*=}" ;; esac
+	done
+}
+
 # ---------------------------------------------------------------- netns
 
 NSLIST=()	# namespaces of the current case
