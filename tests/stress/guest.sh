@@ -44,6 +44,7 @@ if [ "$MODE" = long ]; then
 	TEARDOWN_INNER=4	# replace/delete/flush rounds in each
 	PF_SECS=15		# the one-prefix flood: seconds per run
 	PF_LEGIT=10		# legitimate opens per family in each
+	PF_TARGETS="drop reject"
 else
 	FLOOD_SYNS=30000
 	FLOOD_KEYS4=20000
@@ -55,6 +56,7 @@ else
 	TEARDOWN_INNER=2
 	PF_SECS=4
 	PF_LEGIT=3
+	PF_TARGETS=drop		# reject in the long form only (a minute a kernel)
 fi
 FREE_MS=30000		# objects must be freed this soon after the flush
 # for development: STRESS_TEARDOWN_ITERS, STRESS_RACE_ROUNDS in testbed.conf
@@ -413,12 +415,12 @@ case_prefix_flood() {
 	trap 'pf_conntrack_back; cleanup_case; pf_use ours || true' EXIT
 	pf_conntrack_small
 	pf_topo
-	for target in drop reject; do
+	for target in $PF_TARGETS; do
 		for shape in $(pf_shapes "$var"); do
 			pf_run "$shape" "$target" "$PF_DIR/$var-$shape-$target"
 		done
 	done
-	note "$(pf_shapes "$var" | wc -w) shapes x 2 targets, $PF_RATE SYNs/s for $PF_SECS s each, nf_conntrack_max $PF_CT_MAX"
+	note "shapes $(pf_shapes "$var"), targets $PF_TARGETS; $PF_RATE SYNs/s asked for $PF_SECS s each; nf_conntrack_max $PF_CT_MAX"
 }
 
 # case_prefix_verdict SHAPE TARGET: ours against the kernel's own module
@@ -436,11 +438,12 @@ case_prefix_verdict() {
 	slack=$(pf_slack)
 	parse_kv "$(cat "$intree")"
 	local i_peak=$R_peak i_drop=$R_drop i_full=$R_tablefull i_est=$R_est i_tries=$R_tries i_rate=$R_rate
+	local i_slow=$R_slow
 	parse_kv "$(cat "$ours")"
 	bound=$((i_peak + slack))
 	log "in-kernel ($ref $target): $(cat "$intree")"
 	log "ours      ($shape $target): $(cat "$ours")"
-	note "conntrack peak ours $R_peak, in-kernel$of $i_peak (+$slack allowed); table full: ours $R_drop drops, in-kernel $i_drop; legitimate opens in: ours $R_est/$R_tries, in-kernel $i_est/$i_tries; $R_rate and $i_rate SYNs/s"
+	note "conntrack peak ours $R_peak, in-kernel$of $i_peak (+$slack allowed); table full: ours $R_drop drops, in-kernel $i_drop; legitimate opens in: ours $R_est/$R_tries (slowest $R_slow ms), in-kernel $i_est/$i_tries ($i_slow ms); $R_rate and $i_rate SYNs/s"
 	[ "$R_peak" -le "$bound" ] ||
 		fail "shape $shape $target: conntrack peaked at $R_peak entries with ours, $i_peak with the in-kernel module (shape $ref): more than $i_peak + $slack = $bound (max $PF_CT_MAX; conntrack dropped $R_drop packets for want of room with ours$([ "$R_tablefull" = 1 ] && echo ", kernel log: table full"), $i_drop with the in-kernel module$([ "$i_full" = 1 ] && echo ", kernel log: table full"))"
 	[ "$R_est" = "$R_tries" ] ||
@@ -705,7 +708,7 @@ stress prefix-flood-intree "stress: one-prefix SYN flood, in-kernel xt_connlimit
 	case_prefix_flood intree
 stress prefix-flood-ours "stress: one-prefix SYN flood, our xt_connlimit: conntrack peaks of each ruleset shape recorded" \
 	case_prefix_flood ours
-for target in drop reject; do
+for target in $PF_TARGETS; do
 	for shape in a b c; do
 		run_case "prefix-flood-$shape-$target" \
 			"stress: one-prefix SYN flood, shape $shape, $target: conntrack peak with ours at most the in-kernel module's + $(pf_slack), legitimate client always in" \
