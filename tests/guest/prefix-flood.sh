@@ -51,7 +51,7 @@ PF_LEGIT4=198.18.1.2
 PF_LEGIT6=2001:db8:0:1::2
 
 # pf_slack: what ours may exceed the in-kernel module's peak by: 64 +
-# 2 % of conntrack's max + a fiftieth of a second of flood (266 at the
+# 2 % of conntrack's max + a fiftieth of a second of flood (265 at the
 # defaults).  The in-kernel module holds no conntrack: early drop frees its
 # victim at once, and its count stops at the max.  Our entries hold
 # references: a conntrack early drop killed stays allocated, and in the
@@ -204,13 +204,13 @@ pf_sampler() {
 # miss was); PF_SLOW: the longest an answer took (ms; a SYN that conntrack
 # dropped is sent again after a second).
 pf_legit_round() {
-	local c r t
-	t=$(uptime_ms)
+	local c r t t0
+	t0=$(uptime_ms)
 	for c in l4 l6; do echo "open 1" >&"${CL_W[$c]}"; done
 	for c in l4 l6; do
 		r=
 		read -r -t 60 -u "${CL_R[$c]}" r || r="no answer"
-		t=$(($(uptime_ms) - t))
+		t=$(($(uptime_ms) - t0))
 		[ "$t" -gt "$PF_SLOW" ] && PF_SLOW=$t
 		PF_TRIES=$((PF_TRIES + 1))
 		if [ "$r" = "open est=1 ref=0 tmo=0 err=0" ]; then
