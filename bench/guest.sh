@@ -23,7 +23,9 @@
 #   198.18.3.1 (S3); raw SYN sources from 198.18.4.0, 198.18.8.0 (S5) and
 #   198.18.128.0 on (S2, up to 128,000 keys); the server is 198.18.0.1, TCP
 #   ports 1001-1004 held by `clbench serve`, ports 1009 and 1010 closed
-#   (SYN targets).
+#   (SYN targets).  S6 has its own (tests/guest/prefix-flood.sh, shared
+#   with the stress suite): no no-rule lane there, the in-kernel module is
+#   its reference.
 #
 # Results go to the result channel as "BENCH <scenario> key=value..." lines
 # (raw per-batch times; bench/report.sh computes medians and ratios), next
