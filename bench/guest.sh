@@ -547,7 +547,7 @@ s6() {
 	trap 'pf_conntrack_back; cleanup_case' EXIT
 	pf_conntrack_small
 	pf_topo
-	emit "s6 meta ct_max=$PF_CT_MAX rate=$PF_RATE secs=$PF_SECS runs=$S6_RUNS slack=$(pf_slack) keys6=$PF_KEYS6"
+	emit "s6 meta ct_max=$PF_CT_MAX rate=$PF_RATE secs=$PF_SECS runs=$S6_RUNS slack0=$(pf_slack 0) hold_ms=$PF_HOLD_MS keys6=$PF_KEYS6"
 	for target in drop reject; do
 		for shape in $(pf_shapes "$var"); do
 			for i in $(seq 1 "$S6_RUNS"); do

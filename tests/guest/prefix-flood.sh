@@ -50,21 +50,25 @@ PF_NAME_OURS=/usr/lib/xtables-ours/libxt_connlimit.so
 PF_LEGIT4=198.18.1.2
 PF_LEGIT6=2001:db8:0:1::2
 
-# pf_slack: what ours may exceed the in-kernel module's peak by: 64 +
-# 2 % of conntrack's max + a fiftieth of a second of flood (265 at the
-# defaults).  The in-kernel module holds no conntrack: early drop frees its
-# victim at once, and its count stops at the max.  Our entries hold
-# references: a conntrack early drop killed stays allocated, and in the
-# count, until our next pass lets go of it; with conntrack nearly full a
-# pass starts at once, at most every 20 ms (CL_PRESSURE_GAP), hence
-# PF_RATE / 50 (one gap of flood; under TCG a pass also takes a while to be
-# scheduled and to run, seen: 160 over the max at 3,000 SYNs/s).  64 is a
+# pf_slack RATE: what ours may exceed the in-kernel module's peak by, in a
+# flood of RATE SYNs a second (the rate ours' run achieved): 64 + 2 % of
+# conntrack's max + PF_HOLD_MS of flood (100 ms: 445 at 3,000 SYNs/s).
+# The in-kernel module holds no conntrack: early drop frees its victim at
+# once and the count stops at the max.  Our entries hold references: a
+# conntrack that early drop killed stays allocated, and in the count, until
+# our next pass lets go of it.  With conntrack nearly full a pass starts at
+# once, at most every 20 ms (CL_PRESSURE_GAP), and then has to be
+# scheduled and run on vCPUs the flood's softirqs keep busy: under TCG the
+# dead ones have been let go of 35 to 85 ms after they died (100 to 340
+# over the max at 2,500 to 4,000 SYNs/s).  So 100 ms, five gaps.  64 is a
 # sendmmsg batch of the flood in flight (its conntracks allocated, not yet
-# seen by the rule) and the 2 % covers what the sampler reads at instants
-# of a count that moves by a batch at a time.  A failure of the kind this
-# looks for (conntracks held for a second or more) is thousands over.
+# seen by a rule) and the 2 % covers a count read at instants while it
+# moves by a batch at a time.  What this looks for, conntracks held for a
+# second or more, is thousands over: conntrack full with ours, not with
+# the in-kernel module.
+PF_HOLD_MS=${PF_HOLD_MS:-100}
 pf_slack() {
-	echo $((64 + PF_CT_MAX / 50 + PF_RATE / 50))
+	echo $((64 + PF_CT_MAX / 50 + $1 * PF_HOLD_MS / 1000))
 }
 
 # pf_topo: namespaces PF_CLI and PF_SRV joined by a veth, the server
