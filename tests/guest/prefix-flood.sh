@@ -205,7 +205,7 @@ pf_sampler() {
 
 # pf_legit_round: one open from each legitimate client at once, closed
 # again when established; adds to PF_TRIES, PF_EST and PF_MISS (what each
-# miss was); PF_SLOW: the longest an answer took (ms; a SYN that conntrack
+# miss was: "l4:timeout", ...); PF_SLOW: the longest an answer took (ms; a SYN that conntrack
 # dropped is sent again after a second).
 pf_legit_round() {
 	local c r t t0
@@ -222,7 +222,13 @@ pf_legit_round() {
 			echo "close 1" >&"${CL_W[$c]}"
 			read -r -t 60 -u "${CL_R[$c]}" _ || true
 		else
-			PF_MISS+="${PF_MISS:+,}$c:${r#open }"
+			case $r in
+			*tmo=1*) r=timeout ;;
+			*ref=1*) r=refused ;;
+			open*) r=error ;;
+			*) r=no-answer ;;
+			esac
+			PF_MISS+="${PF_MISS:+,}$c:$r"
 		fi
 	done
 }
@@ -268,7 +274,7 @@ pf_run() {
 
 	# The legitimate clients: PF_LEGIT rounds spread over the flood, the
 	# first a second into it (conntrack as full as it gets by then).
-	PF_TRIES=0 PF_EST=0 PF_MISS= PF_SLOW=0
+	PF_TRIES=0 PF_EST=0 PF_MISS='' PF_SLOW=0
 	gap=$(((PF_SECS * 1000 - 1500) / PF_LEGIT))
 	t1=
 	for i in $(seq 0 $((PF_LEGIT - 1))); do
