@@ -185,6 +185,39 @@ no_icmp_ratelimit() {
 	nsx "$1" sysctl -q -w net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0
 }
 
+# flood_pair V4NET V6NET: namespaces stored in the caller's cli and srv,
+# joined by a veth (c0 - s0), for a flood from spoofed sources in V4NET and
+# V6NET: srv holds 198.18.0.1 and 2001:db8::1 and routes both ranges back
+# through cli, which throws the answers away (blackhole routes); cli holds
+# 198.18.1.1-2 and 2001:db8:0:1::1-2, the second of each for legitimate
+# clients.
+flood_pair() {
+	mkns cli srv
+	ip link add c0 netns "$cli" type veth peer name s0 netns "$srv"
+	ip -n "$srv" -b - <<-EOF
+	addr add 198.18.0.1/24 dev s0
+	addr add 2001:db8::1/64 dev s0 nodad
+	link set lo up
+	link set s0 up
+	route add 198.18.1.0/24 dev s0
+	route add $1 via 198.18.1.1
+	route add 2001:db8:0:1::/64 dev s0
+	route add $2 via 2001:db8:0:1::1
+	EOF
+	ip -n "$cli" -b - <<-EOF
+	addr add 198.18.1.1/24 dev c0
+	addr add 198.18.1.2/24 dev c0
+	addr add 2001:db8:0:1::1/64 dev c0 nodad
+	addr add 2001:db8:0:1::2/64 dev c0 nodad
+	link set lo up
+	link set c0 up
+	route add 198.18.0.0/24 dev c0
+	route add 2001:db8::/64 dev c0
+	route add blackhole $1
+	route add blackhole $2
+	EOF
+}
+
 # link_pair CLI SRV: veth c0 (in CLI) <-> s0 (in SRV) with the standard
 # addresses, lo and both ends up.
 link_pair() {

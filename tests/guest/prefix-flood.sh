@@ -75,31 +75,8 @@ pf_slack() {
 # (clstress serve, port 80) and the legitimate clients l4 and l6 (connt).
 pf_topo() {
 	local cli srv
-	mkns cli srv
+	flood_pair 198.19.7.0/24 2001:2:0:7::/64
 	PF_CLI=$cli PF_SRV=$srv
-	ip link add c0 netns "$cli" type veth peer name s0 netns "$srv"
-	ip -n "$srv" -b - <<-EOF
-	addr add 198.18.0.1/24 dev s0
-	addr add 2001:db8::1/64 dev s0 nodad
-	link set lo up
-	link set s0 up
-	route add 198.18.1.0/24 dev s0
-	route add 2001:db8:0:1::/64 dev s0
-	route add 198.19.7.0/24 via 198.18.1.1
-	route add 2001:2:0:7::/64 via 2001:db8:0:1::1
-	EOF
-	ip -n "$cli" -b - <<-EOF
-	addr add 198.18.1.1/24 dev c0
-	addr add $PF_LEGIT4/24 dev c0
-	addr add 2001:db8:0:1::1/64 dev c0 nodad
-	addr add $PF_LEGIT6/64 dev c0 nodad
-	link set lo up
-	link set c0 up
-	route add 198.18.0.0/24 dev c0
-	route add 2001:db8::/64 dev c0
-	route add blackhole 198.19.7.0/24
-	route add blackhole 2001:2:0:7::/64
-	EOF
 	clstress -n "$srv" serve -a 198.18.0.1 -a 2001:db8::1 -p 80 >"$T/pf-serve" 2>&1 &
 	PIDLIST+=($!)
 	disown $!

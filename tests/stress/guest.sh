@@ -177,32 +177,7 @@ case_module() {
 # flood's source ranges back through cli, which throws the answers away
 # (blackhole routes); cli sends the flood and holds the legitimate clients
 # 198.18.1.2 and 2001:db8:0:1::2.
-flood_topo() {
-	mkns cli srv
-	ip link add c0 netns "$cli" type veth peer name s0 netns "$srv"
-	ip -n "$srv" -b - <<-EOF
-	addr add 198.18.0.1/24 dev s0
-	addr add 2001:db8::1/64 dev s0 nodad
-	link set lo up
-	link set s0 up
-	route add 198.18.1.0/24 dev s0
-	route add 198.19.0.0/16 via 198.18.1.1
-	route add 2001:db8:0:1::/64 dev s0
-	route add 2001:2::/48 via 2001:db8:0:1::1
-	EOF
-	ip -n "$cli" -b - <<-EOF
-	addr add 198.18.1.1/24 dev c0
-	addr add 198.18.1.2/24 dev c0
-	addr add 2001:db8:0:1::1/64 dev c0 nodad
-	addr add 2001:db8:0:1::2/64 dev c0 nodad
-	link set lo up
-	link set c0 up
-	route add 198.18.0.0/24 dev c0
-	route add 2001:db8::/64 dev c0
-	route add blackhole 198.19.0.0/16
-	route add blackhole 2001:2::/48
-	EOF
-}
+flood_topo() { flood_pair 198.19.0.0/16 2001:2::/48; }
 
 # sampler OUTFILE: in the server's namespace (for its conntrack count),
 # the peaks of our objects, of conntrack's count and of our entries over
