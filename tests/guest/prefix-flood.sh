@@ -161,6 +161,15 @@ pf_ct_drop() {
 			END { print d + 0 }'
 }
 
+# pf_listen_drops: TCP's drops of SYNs and handshakes at the server's
+# listeners (TcpExt ListenDrops: full queues, failed lookups), which no
+# rule and no conntrack decided.
+pf_listen_drops() {
+	nsx "$PF_SRV" cat /proc/net/netstat | awk '
+		$1 == "TcpExt:" && !h { for (i = 2; i <= NF; i++) col[$i] = i; h = 1; next }
+		$1 == "TcpExt:" { print $col["ListenDrops"] + 0; exit }'
+}
+
 pf_ct_count() { nsx "$PF_SRV" cat /proc/sys/net/netfilter/nf_conntrack_count; }
 
 # pf_sampler OUT MAX: run in the server's namespace; reads conntrack's
@@ -216,17 +225,18 @@ pf_legit_round() {
 # the max), max, drop (conntrack's drops for want of room), tablefull (the
 # kernel logged it: 1), refused (SYNs the rules refused), sent, ms, rate
 # (SYNs a second achieved), tries, est (legitimate opens, established),
-# miss (what the others got), slow (ms, the longest answer), base
-# (conntrack's count before the flood).
+# miss (what the others got), slow (ms, the longest answer),
+# listen_drops (pf_listen_drops), base (conntrack's count before the flood).
 pf_run() {
 	local shape=$1 target=$2 out=$3 n4 n6 r4 r6 p4 p6 t0 t1 base drop0 drop mark
-	local sent=0 ms=0 f w s gap i
+	local sent=0 ms=0 f w s gap i ld0 ld
 	pf_rules "$shape" "$target"
 	nsx "$PF_SRV" conntrack -F 2>/dev/null || true
 	busywait 30000 eval '[ "$(pf_ct_count)" -eq 0 ]' ||
 		log "prefix flood: conntrack still holds $(pf_ct_count) entries 30 s after the flush"
 	base=$(pf_ct_count)
 	drop0=$(pf_ct_drop)
+	ld0=$(pf_listen_drops)
 	mark="prefix-flood: $shape $target $(rand_suffix)"
 	echo "$mark" >/dev/kmsg
 	rm -f "$out" "$out.stop" "$out.fifo"
@@ -265,6 +275,7 @@ pf_run() {
 	: >"$out.stop"
 	busywait 5000 eval '[ -s "$out" ]' || fail "prefix flood: the sampler did not report"
 	drop=$(pf_ct_drop)
+	ld=$(pf_listen_drops)
 	for f in "$out.f4" "$out.f6"; do
 		parse_kv "$(cat "$f")"
 		[ -n "${R_sent:-}" ] || fail "prefix flood: clstress flood said: $(cat "$f")"
@@ -276,7 +287,7 @@ pf_run() {
 		awk -v m="$mark" '$0 == m { f = 1 } f && /table full, dropping packet/ { n++ }
 			END { exit !n }' && w=1
 	s=$(cat "$out")
-	echo "$s max=$PF_CT_MAX drop=$((drop - drop0)) tablefull=$w refused=$(pf_refused) sent=$sent ms=$ms rate=$((sent * 1000 / (ms > 0 ? ms : 1))) tries=$PF_TRIES est=$PF_EST miss=${PF_MISS:--} slow=$PF_SLOW base=$base legit_from_ms=${t1:--}" >"$out"
+	echo "$s max=$PF_CT_MAX drop=$((drop - drop0)) tablefull=$w refused=$(pf_refused) sent=$sent ms=$ms rate=$((sent * 1000 / (ms > 0 ? ms : 1))) tries=$PF_TRIES est=$PF_EST miss=${PF_MISS:--} slow=$PF_SLOW listen_drops=$((ld - ld0)) base=$base legit_from_ms=${t1:--}" >"$out"
 	log "prefix flood $shape $target ($(module_is)): $(cat "$out")"
 	[ "$PF_TRIES" -gt 0 ] ||
 		fail "prefix flood $shape $target: the flood ended before the legitimate clients tried (flood ${ms} ms)"

@@ -59,9 +59,13 @@ else
 	PF_TARGETS=drop		# reject in the long form only (a minute a kernel)
 fi
 FREE_MS=30000		# objects must be freed this soon after the flush
-# for development: STRESS_TEARDOWN_ITERS, STRESS_RACE_ROUNDS in testbed.conf
+# for development: STRESS_TEARDOWN_ITERS, STRESS_RACE_ROUNDS,
+# STRESS_PF_SECS, STRESS_PF_LEGIT, STRESS_PF_TARGETS in testbed.conf
 TEARDOWN_ITERS=${STRESS_TEARDOWN_ITERS:-$TEARDOWN_ITERS}
 RACE_ROUNDS=${STRESS_RACE_ROUNDS:-$RACE_ROUNDS}
+PF_SECS=${STRESS_PF_SECS:-$PF_SECS}
+PF_LEGIT=${STRESS_PF_LEGIT:-$PF_LEGIT}
+PF_TARGETS=${STRESS_PF_TARGETS:-$PF_TARGETS}
 RACE_LIMIT=4		# --connlimit-above in the race cases
 RACE_THREADS=4		# client threads, pinned to the vCPUs in turn
 RACE_ATTEMPTS=8		# connects per thread per round
