@@ -353,14 +353,15 @@ wait_ct_established() {
 declare -A CL_W CL_R CL_PID CL_DESC
 
 # client_start NAME NS SRC DST PORT [-u]: a connt client holding its
-# connections, driven through two fifos.
+# connections, driven through two fifos; an open times out after
+# CLIENT_TIMEOUT_MS (default 3000).
 client_start() {
 	local name=$1 ns=$2 src=$3 dst=$4 port=$5 udp=${6:-} w r
 	rm -f "$T/$name.in" "$T/$name.out" "$T/$name.err"
 	mkfifo "$T/$name.in" "$T/$name.out"
 	exec {w}<>"$T/$name.in" {r}<>"$T/$name.out"
 	# shellcheck disable=SC2086
-	connt -n "$ns" client -s "$src" -d "$dst" -p "$port" $udp -t 3000 \
+	connt -n "$ns" client -s "$src" -d "$dst" -p "$port" $udp -t "${CLIENT_TIMEOUT_MS:-3000}" \
 		<"$T/$name.in" >"$T/$name.out" 2>>"$T/$name.err" &
 	PIDLIST+=($!)
 	CL_PID[$name]=$!
