@@ -23,7 +23,9 @@
 #   198.18.3.1 (S3); raw SYN sources from 198.18.4.0, 198.18.8.0 (S5) and
 #   198.18.128.0 on (S2, up to 128,000 keys); the server is 198.18.0.1, TCP
 #   ports 1001-1004 held by `clbench serve`, ports 1009 and 1010 closed
-#   (SYN targets).
+#   (SYN targets).  S6 has its own (tests/guest/prefix-flood.sh, shared
+#   with the stress suite): no no-rule lane there, the in-kernel module is
+#   its reference.
 #
 # Results go to the result channel as "BENCH <scenario> key=value..." lines
 # (raw per-batch times; bench/report.sh computes medians and ratios), next
@@ -33,10 +35,12 @@
 # shellcheck disable=SC2154
 # shellcheck source=tests/guest/lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/guest/prefix-flood.sh
+. "$(dirname "$0")/prefix-flood.sh"
 # shellcheck source=/dev/null
 [ -f /etc/bench.conf ] && . /etc/bench.conf
 
-SCENARIOS=${BENCH_SCENARIOS:-s1 s1d s2 s3 s5}
+SCENARIOS=${BENCH_SCENARIOS:-s1 s1d s2 s3 s5 s6}
 VARIANTS=${BENCH_VARIANTS:-none intree ours}
 BATCHES=${BENCH_BATCHES:-5}
 S1_LEVELS=${BENCH_S1_LEVELS:-1000 5000 20000 50000}
@@ -47,6 +51,10 @@ S2_BATCH=${BENCH_S2_BATCH:-8000}
 S3_LEVELS=${BENCH_S3_LEVELS:-100 10000}
 S3_BATCH_MS=${BENCH_S3_BATCH_MS:-500}	# S3 batches: SYNs for about this long
 S5_BATCH=${BENCH_S5_BATCH:-4000}
+S6_RUNS=${BENCH_S6_RUNS:-3}		# floods per shape and target
+PF_SECS=${BENCH_S6_SECS:-5}		# seconds each (tests/guest/prefix-flood.sh)
+PF_RATE=${BENCH_S6_RATE:-6000}		# SYNs a second asked for
+PF_LEGIT=${BENCH_S6_LEGIT:-4}		# legitimate opens per family in each
 GAP=${BENCH_GAP:-1}			# seconds between batches
 OURS_KO=/usr/lib/connlimit-bench/xt_connlimit.ko
 NEVER=1000000				# a limit no scenario reaches
@@ -527,6 +535,30 @@ s5() {
 	teardown
 }
 
+# ---------------------------------------------------------------- S6
+
+# s6 VAR: the one-prefix SYN flood of tests/guest/prefix-flood.sh, every
+# ruleset shape (a, b; c with ours) with DROP and with REJECT, S6_RUNS
+# floods each, into conntrack lowered to PF_CT_MAX entries (and back
+# after).  Conntrack's peak count, its drops for want of room, the
+# legitimate client's opens: one "s6" line per flood.
+s6() {
+	local var=$1 shape target i
+	trap 'pf_conntrack_back; cleanup_case' EXIT
+	pf_conntrack_small
+	pf_topo
+	emit "s6 meta ct_max=$PF_CT_MAX rate=$PF_RATE secs=$PF_SECS runs=$S6_RUNS slack0=$(pf_slack 0) hold_ms=$PF_HOLD_MS keys6=$PF_KEYS6"
+	for target in drop reject; do
+		for shape in $(pf_shapes "$var"); do
+			for i in $(seq 1 "$S6_RUNS"); do
+				pf_run "$shape" "$target" "$T/s6"
+				emit "s6 var=$var shape=$shape target=$target i=$i $(cat "$T/s6")"
+			done
+		done
+	done
+	pf_conntrack_back
+}
+
 # ---------------------------------------------------------------- main
 
 bench_setup() {
@@ -542,7 +574,7 @@ bench_setup() {
 	sysctl -q -w net.netfilter.nf_conntrack_max=1048576
 	emit "meta kernel=$(uname -r) cpus=$(nproc) mem_kb=$(awk '/MemTotal/ { print $2 }' /proc/meminfo) ct_buckets=$(cat /proc/sys/net/netfilter/nf_conntrack_buckets) ct_max=$(cat /proc/sys/net/netfilter/nf_conntrack_max) cmdline=$(tr ' ' ',' </proc/cmdline)"
 	emit "meta ours=$(modinfo -F version "$OURS_KO") intree=$(modinfo -F vermagic xt_connlimit | awk '{ print $1 }')"
-	emit "meta params batches=$BATCHES s1_levels=${S1_LEVELS// /,} s1_batch=$S1_BATCH s1_budget=$S1_BUDGET s2_levels=${S2_LEVELS// /,} s2_batch=$S2_BATCH s3_levels=${S3_LEVELS// /,} s3_batch_ms=$S3_BATCH_MS s5_batch=$S5_BATCH gap=$GAP"
+	emit "meta params batches=$BATCHES s1_levels=${S1_LEVELS// /,} s1_batch=$S1_BATCH s1_budget=$S1_BUDGET s2_levels=${S2_LEVELS// /,} s2_batch=$S2_BATCH s3_levels=${S3_LEVELS// /,} s3_batch_ms=$S3_BATCH_MS s5_batch=$S5_BATCH s6_runs=$S6_RUNS s6_secs=$PF_SECS s6_rate=$PF_RATE gap=$GAP"
 }
 
 declare -A DESC=(
@@ -551,8 +583,9 @@ declare -A DESC=(
 	[s2]="S2 many keys"
 	[s3]="S3 key held at its limit, refused SYNs"
 	[s5]="S5 two senders on two vCPUs"
+	[s6]="S6 SYN flood from one prefix, conntrack occupancy"
 )
-declare -A FUNC=([s1]=s1_saddr [s1d]=s1_daddr [s2]=s2 [s3]=s3 [s5]=s5)
+declare -A FUNC=([s1]=s1_saddr [s1d]=s1_daddr [s2]=s2 [s3]=s3 [s5]=s5 [s6]=s6)
 
 bench_setup
 start=$(uptime_ms)

@@ -73,6 +73,11 @@ make --no-print-directory -s -C bench OUT="$top/build/bench" >>"$out/build.log" 
 	cat "$out/build.log" >&2
 	exit 1
 }
+# our extension, for S6's named table (mkinitramfs puts it in the guest)
+make --no-print-directory -s userspace >>"$out/build.log" 2>&1 || {
+	cat "$out/build.log" >&2
+	exit 1
+}
 
 # --- initramfs: the test bed's (kernel's own module set, so modprobe
 # loads the in-tree xt_connlimit), plus a bench layer: clbench, our module

@@ -7,7 +7,8 @@
 #   fuzz/run.sh       libFuzzer over the extension's parse/print/save/xlate (60 s)
 #   qemu/run-suite.sh the module in Debian's kernels under qemu: ours and,
 #                     for the differential run, the kernel's own module
-#   stress/run.sh     the stress suite's short form (flood, races, hostile
+#   stress/run.sh     the stress suite's short form (flood, one-prefix flood
+#                     compared with the in-kernel module, races, hostile
 #                     data, teardown under load) and its fault form
 #                     (allocation failures) on ours, each kernel
 #   pkg/run.sh        the Debian packages, installed into a chroot, booted

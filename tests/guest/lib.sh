@@ -86,6 +86,15 @@ busywait() {
 	done
 }
 
+# parse_kv "word key=value ...": R_key variables from the words (no fork).
+parse_kv() {
+	local w
+	unset "${!R_@}"
+	for w in $1; do
+		case $w in *=*) printf -v "R_${w%%=*}" %s "${w#*=}" ;; esac
+	done
+}
+
 # ---------------------------------------------------------------- netns
 
 NSLIST=()	# namespaces of the current case
@@ -176,6 +185,39 @@ no_icmp_ratelimit() {
 	nsx "$1" sysctl -q -w net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0
 }
 
+# flood_pair V4NET V6NET: namespaces stored in the caller's cli and srv,
+# joined by a veth (c0 - s0), for a flood from spoofed sources in V4NET and
+# V6NET: srv holds 198.18.0.1 and 2001:db8::1 and routes both ranges back
+# through cli, which throws the answers away (blackhole routes); cli holds
+# 198.18.1.1-2 and 2001:db8:0:1::1-2, the second of each for legitimate
+# clients.
+flood_pair() {
+	mkns cli srv
+	ip link add c0 netns "$cli" type veth peer name s0 netns "$srv"
+	ip -n "$srv" -b - <<-EOF
+	addr add 198.18.0.1/24 dev s0
+	addr add 2001:db8::1/64 dev s0 nodad
+	link set lo up
+	link set s0 up
+	route add 198.18.1.0/24 dev s0
+	route add $1 via 198.18.1.1
+	route add 2001:db8:0:1::/64 dev s0
+	route add $2 via 2001:db8:0:1::1
+	EOF
+	ip -n "$cli" -b - <<-EOF
+	addr add 198.18.1.1/24 dev c0
+	addr add 198.18.1.2/24 dev c0
+	addr add 2001:db8:0:1::1/64 dev c0 nodad
+	addr add 2001:db8:0:1::2/64 dev c0 nodad
+	link set lo up
+	link set c0 up
+	route add 198.18.0.0/24 dev c0
+	route add 2001:db8::/64 dev c0
+	route add blackhole $1
+	route add blackhole $2
+	EOF
+}
+
 # link_pair CLI SRV: veth c0 (in CLI) <-> s0 (in SRV) with the standard
 # addresses, lo and both ends up.
 link_pair() {
@@ -237,37 +279,9 @@ server_start() {
 		fail "connt server in $1 did not start: $(cat "$T/server-$1")"
 }
 
-# flood_topo: namespaces cli and srv for a SYN flood (clstress flood).
-# The topology: srv holds 198.18.0.1 and 2001:db8::1 and routes the
-# flood's source ranges back through cli, which throws the answers away
-# (blackhole routes); cli sends the flood and holds the legitimate clients
-# 198.18.1.2 and 2001:db8:0:1::2.
-flood_topo() {
-	mkns cli srv
-	ip link add c0 netns "$cli" type veth peer name s0 netns "$srv"
-	ip -n "$srv" -b - <<-EOF
-	addr add 198.18.0.1/24 dev s0
-	addr add 2001:db8::1/64 dev s0 nodad
-	link set lo up
-	link set s0 up
-	route add 198.18.1.0/24 dev s0
-	route add 198.19.0.0/16 via 198.18.1.1
-	route add 2001:db8:0:1::/64 dev s0
-	route add 2001:2::/48 via 2001:db8:0:1::1
-	EOF
-	ip -n "$cli" -b - <<-EOF
-	addr add 198.18.1.1/24 dev c0
-	addr add 198.18.1.2/24 dev c0
-	addr add 2001:db8:0:1::1/64 dev c0 nodad
-	addr add 2001:db8:0:1::2/64 dev c0 nodad
-	link set lo up
-	link set c0 up
-	route add 198.18.0.0/24 dev c0
-	route add 2001:db8::/64 dev c0
-	route add blackhole 198.19.0.0/16
-	route add blackhole 2001:2::/48
-	EOF
-}
+# flood_topo: flood_pair for the random-source flood (clstress flood):
+# sources from 198.19.0.0/16 and 2001:2::/48.
+flood_topo() { flood_pair 198.19.0.0/16 2001:2::/48; }
 
 # ---------------------------------------------------------------- rules
 
@@ -343,14 +357,15 @@ wait_ct_established() {
 declare -A CL_W CL_R CL_PID CL_DESC
 
 # client_start NAME NS SRC DST PORT [-u]: a connt client holding its
-# connections, driven through two fifos.
+# connections, driven through two fifos; an open times out after
+# CLIENT_TIMEOUT_MS (default 3000).
 client_start() {
 	local name=$1 ns=$2 src=$3 dst=$4 port=$5 udp=${6:-} w r
 	rm -f "$T/$name.in" "$T/$name.out" "$T/$name.err"
 	mkfifo "$T/$name.in" "$T/$name.out"
 	exec {w}<>"$T/$name.in" {r}<>"$T/$name.out"
 	# shellcheck disable=SC2086
-	connt -n "$ns" client -s "$src" -d "$dst" -p "$port" $udp -t 3000 \
+	connt -n "$ns" client -s "$src" -d "$dst" -p "$port" $udp -t "${CLIENT_TIMEOUT_MS:-3000}" \
 		<"$T/$name.in" >"$T/$name.out" 2>>"$T/$name.err" &
 	PIDLIST+=($!)
 	CL_PID[$name]=$!

@@ -21,6 +21,8 @@
 
 # shellcheck source=../guest/lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=../guest/prefix-flood.sh
+. "$(dirname "$0")/prefix-flood.sh"
 # shellcheck source=/dev/null
 [ -f /etc/testbed.conf ] && . /etc/testbed.conf
 
@@ -40,6 +42,9 @@ if [ "$MODE" = long ]; then
 	RACE_SETS="legacy:4:1 legacy:6:1 nft:4:mask nft:6:mask legacy:4:mask nft:6:1"
 	TEARDOWN_ITERS=8	# pairs of namespaces killed under load
 	TEARDOWN_INNER=4	# replace/delete/flush rounds in each
+	PF_SECS=15		# the one-prefix flood: seconds per run
+	PF_LEGIT=10		# legitimate opens per family in each
+	PF_TARGETS="drop reject"
 else
 	FLOOD_SYNS=30000
 	FLOOD_KEYS4=20000
@@ -49,11 +54,18 @@ else
 	RACE_SETS="legacy:4:1 nft:6:mask"
 	TEARDOWN_ITERS=3
 	TEARDOWN_INNER=2
+	PF_SECS=4
+	PF_LEGIT=3
+	PF_TARGETS=drop		# reject in the long form only (a minute a kernel)
 fi
 FREE_MS=30000		# objects must be freed this soon after the flush
-# for development: STRESS_TEARDOWN_ITERS, STRESS_RACE_ROUNDS in testbed.conf
+# for development: STRESS_TEARDOWN_ITERS, STRESS_RACE_ROUNDS,
+# STRESS_PF_SECS, STRESS_PF_LEGIT, STRESS_PF_TARGETS in testbed.conf
 TEARDOWN_ITERS=${STRESS_TEARDOWN_ITERS:-$TEARDOWN_ITERS}
 RACE_ROUNDS=${STRESS_RACE_ROUNDS:-$RACE_ROUNDS}
+PF_SECS=${STRESS_PF_SECS:-$PF_SECS}
+PF_LEGIT=${STRESS_PF_LEGIT:-$PF_LEGIT}
+PF_TARGETS=${STRESS_PF_TARGETS:-$PF_TARGETS}
 RACE_LIMIT=4		# --connlimit-above in the race cases
 RACE_THREADS=4		# client threads, pinned to the vCPUs in turn
 RACE_ATTEMPTS=8		# connects per thread per round
@@ -150,15 +162,6 @@ stress() {
 	local id=$1 desc=$2
 	shift 2
 	run_case "$id" "$desc" with_end "$@"
-}
-
-# R_* from "word key=value ..." (no fork)
-parse_kv() {
-	local w
-	unset "${!R_@}"
-	for w in $1; do
-		case $w in *=*) printf -v "R_${w%%=*}" %s "${w#*=}" ;; esac
-	done
 }
 
 # ---------------------------------------------------------------- module
@@ -347,6 +350,83 @@ case_flood() {
 	sysctl -q -w net.netfilter.nf_conntrack_max="$ct_max_was"
 	sysctl -q -w net.netfilter.nf_conntrack_buckets="$ct_buckets_was"
 	note "$sent SYNs from $distinct sources in $fms ms, peak keys $pk conns $pc (at most $px over conntrack's count) vs conntrack $pct (max $CT_MAX, bound $bound; $ctstat), all freed $ms ms after conntrack -F, legit clients held to 2"
+}
+
+# ---------------------------------------------------------------- 1b. one prefix
+
+# The one-prefix flood (tests/guest/prefix-flood.sh) with the kernel's own
+# module, then with ours, in this boot: each case records its runs in
+# PF_DIR, the prefix-flood-SHAPE-TARGET cases compare them.
+PF_DIR=$T/prefix-flood
+mkdir -p "$PF_DIR"
+
+# pf_use intree|ours: unload the other xt_connlimit, load this one (ours
+# is the one modprobe finds, in updates/; the kernel's own is loaded by
+# its path).  Fails if that did not give VARIANT.
+pf_use() {
+	local f
+	[ "$(module_is)" = "$1" ] && return 0
+	busywait 30000 eval '[ "$(module_refcnt)" -eq 0 ]' || return 1
+	[ "$(module_is)" = none ] || rmmod xt_connlimit || return 1
+	if [ "$1" = intree ]; then
+		modprobe nf_conncount
+		for f in /lib/modules/"$(uname -r)"/kernel/net/netfilter/xt_connlimit.ko*; do
+			insmod "$f"
+		done
+	else
+		modprobe xt_connlimit
+	fi
+	[ "$(module_is)" = "$1" ]
+}
+
+# case_prefix_flood VARIANT: every shape (a, b; c with ours) and target
+# with VARIANT's module, one topology; the kernel's own module gives way to
+# ours again when the case ends.
+case_prefix_flood() {
+	local var=$1 shape target
+	pf_use "$var" || skip "no $var xt_connlimit in this boot (module_is: $(module_is))"
+	trap 'pf_conntrack_back; cleanup_case; pf_use ours || true' EXIT
+	pf_conntrack_small
+	pf_topo
+	for target in $PF_TARGETS; do
+		for shape in $(pf_shapes "$var"); do
+			pf_run "$shape" "$target" "$PF_DIR/$var-$shape-$target"
+		done
+	done
+	note "shapes $(pf_shapes "$var"), targets $PF_TARGETS; $PF_RATE SYNs/s asked for $PF_SECS s each; nf_conntrack_max $PF_CT_MAX"
+}
+
+# case_prefix_verdict SHAPE TARGET: ours against the kernel's own module
+# (shape c against its b): conntrack's peak at most the in-kernel one plus
+# pf_slack, and the legitimate clients in every time.
+case_prefix_verdict() {
+	local shape=$1 target=$2 ref=$1 ours intree slack bound of= bad=0
+	local i_peak i_drop i_full i_est i_tries i_rate i_slow
+	if [ "$shape" = c ]; then
+		ref=b of=" (shape b)"
+		[ -f "$PF_NAME_OURS" ] || skip "our extension was not built: no named tables"
+	fi
+	ours=$PF_DIR/ours-$shape-$target intree=$PF_DIR/intree-$ref-$target
+	[ -s "$ours" ] || fail "no measurement with our module (case prefix-flood-ours)"
+	[ -s "$intree" ] || fail "no measurement with the in-kernel module (case prefix-flood-intree)"
+	parse_kv "$(cat "$intree")"
+	i_peak=$R_peak i_drop=$R_drop i_full=$R_tablefull i_est=$R_est i_tries=$R_tries
+	i_rate=$R_rate i_slow=$R_slow
+	parse_kv "$(cat "$ours")"
+	slack=$(pf_slack "$R_rate")
+	bound=$((i_peak + slack))
+	log "in-kernel ($ref $target): $(cat "$intree")"
+	log "ours      ($shape $target): $(cat "$ours")"
+	note "conntrack peak ours $R_peak, in-kernel$of $i_peak (+$slack allowed); table full: ours $R_drop drops, in-kernel $i_drop; legitimate opens in: ours $R_est/$R_tries (slowest $R_slow ms), in-kernel $i_est/$i_tries ($i_slow ms); $R_rate and $i_rate SYNs/s"
+	if [ "$R_peak" -gt "$bound" ]; then
+		fail "shape $shape $target: conntrack peaked at $R_peak entries with ours, $i_peak with the in-kernel module$of: more than $i_peak + $slack = $bound (max $PF_CT_MAX; conntrack dropped $R_drop packets for want of room with ours$([ "$R_tablefull" = 1 ] && echo ", kernel log: table full"), $i_drop with the in-kernel module$([ "$i_full" = 1 ] && echo ", kernel log: table full"))" ||
+			bad=1
+	fi
+	if [ "$R_est" != "$R_tries" ]; then
+		fail "shape $shape $target: the legitimate client got in $R_est of $R_tries times with ours (missed: $R_miss), $i_est of $i_tries with the in-kernel module" ||
+			bad=1
+	fi
+	[ "$bad" = 0 ]
 }
 
 # ---------------------------------------------------------------- 2. races
@@ -603,6 +683,17 @@ if [ "$MODE" = fault ]; then
 fi
 
 stress flood "stress: random-source SYN flood through a connlimit rule, nf_conntrack_max $CT_MAX" case_flood
+stress prefix-flood-intree "stress: one-prefix SYN flood, in-kernel xt_connlimit: conntrack peaks of each ruleset shape recorded" \
+	case_prefix_flood intree
+stress prefix-flood-ours "stress: one-prefix SYN flood, our xt_connlimit: conntrack peaks of each ruleset shape recorded" \
+	case_prefix_flood ours
+for target in $PF_TARGETS; do
+	for shape in a b c; do
+		run_case "prefix-flood-$shape-$target" \
+			"stress: one-prefix SYN flood, shape $shape, $target: conntrack peak with ours at most the in-kernel module's + 64 + 2% of max + ${PF_HOLD_MS} ms of flood, legitimate client always in" \
+			case_prefix_verdict "$shape" "$target"
+	done
+done
 for set in $RACE_SETS; do
 	IFS=: read -r b f how <<<"$set"
 	desc="per address"
