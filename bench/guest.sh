@@ -40,7 +40,7 @@
 # shellcheck source=/dev/null
 [ -f /etc/bench.conf ] && . /etc/bench.conf
 
-SCENARIOS=${BENCH_SCENARIOS:-s1 s1d s2 s3 s5 s6}
+SCENARIOS=${BENCH_SCENARIOS:-s1 s1d s2 s3 s5 s6 s7}
 VARIANTS=${BENCH_VARIANTS:-none intree ours}
 BATCHES=${BENCH_BATCHES:-5}
 S1_LEVELS=${BENCH_S1_LEVELS:-1000 5000 20000 50000}
@@ -51,6 +51,9 @@ S2_BATCH=${BENCH_S2_BATCH:-8000}
 S3_LEVELS=${BENCH_S3_LEVELS:-100 10000}
 S3_BATCH_MS=${BENCH_S3_BATCH_MS:-500}	# S3 batches: SYNs for about this long
 S5_BATCH=${BENCH_S5_BATCH:-4000}
+S7_KEYS=${BENCH_S7_KEYS:-1000000}	# S7: keys held while idle (<= 2^20)
+S7_SECS=${BENCH_S7_SECS:-20}		# S7: seconds measured each way
+S7_RATE=${BENCH_S7_RATE:-8000}		# S7: SYNs a second to make the keys
 S6_RUNS=${BENCH_S6_RUNS:-3}		# floods per shape and target
 PF_SECS=${BENCH_S6_SECS:-5}		# seconds each (tests/guest/prefix-flood.sh)
 PF_RATE=${BENCH_S6_RATE:-6000}		# SYNs a second asked for
@@ -559,6 +562,60 @@ s6() {
 	pf_conntrack_back
 }
 
+# ---------------------------------------------------------------- S7
+
+# busy_ticks: CPU time the guest spent outside idle, all CPUs (USER_HZ).
+busy_ticks() {
+	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+
+# s7 VAR: what an engine costs while nothing happens, holding S7_KEYS keys
+# (IPv6 /128, one connection each: one SYN from each of as many sources of
+# 2001:2:0:9::/64, half-open conntracks kept for the scenario's length).
+# The guest's busy CPU time over S7_SECS seconds with the rule, then over as
+# long without it (flushed, the same conntracks still there): the
+# difference is the engine's, its background work (ours: a sweep each
+# second; the in-kernel one: a worker visiting its trees).
+s7() {
+	local var=$1 cli srv b0 b1 idle_rule idle_none ct keys
+	flood_pair 198.19.9.0/24 2001:2:0:9::/64
+	BC=$cli BS=$srv
+	nsx "$BS" sysctl -q -w net.netfilter.nf_conntrack_tcp_timeout_syn_recv=3600
+	sysctl -q -w net.netfilter.nf_conntrack_max=$((S7_KEYS + 65536))
+	clstress -n "$BS" serve -a 2001:db8::1 -p 80 >"$T/s7-serve" 2>&1 &
+	PIDLIST+=($!)
+	disown $!
+	busywait 10000 server_ready "$T/s7-serve" || fail "s7: server did not start"
+	# the SYN-ACKs to the sources go nowhere: drop them before conntrack
+	nsx "$BS" ip6tables-legacy -t raw -A OUTPUT -p tcp --sport 80 -d 2001:2:0:9::/64 -j DROP
+	nsx "$BS" ip6tables-legacy -A INPUT -p tcp --syn --dport 80 -m connlimit \
+		--connlimit-above "$NEVER" --connlimit-mask 128 "${REJECT[@]}"
+	# at a rate the veth's backlog keeps up with: one conntrack a SYN
+	clstress -n "$BC" flood -s 2001:2:0:9:: -b 20 -k "$S7_KEYS" -c "$S7_KEYS" \
+		-r "$S7_RATE" -d 2001:db8::1 -p 80 >"$T/s7-flood" 2>&1 || fail "s7: flood: $(cat "$T/s7-flood")"
+	log "s7 $var: $(cat "$T/s7-flood")"
+	ct=$(nsx "$BS" cat /proc/sys/net/netfilter/nf_conntrack_count)
+	keys=
+	[ "$var" = ours ] && keys=$(object_count keys)
+	nap 3
+	b0=$(busy_ticks)
+	nap "$S7_SECS"
+	b1=$(busy_ticks)
+	idle_rule=$((b1 - b0))
+	nsx "$BS" ip6tables-legacy -F INPUT
+	[ "$var" != ours ] || busywait 60000 eval '[ "$(object_count keys)" = 0 ]' ||
+		fail "s7: keys left after the rule went: $(objects | paste -s -d ' ')"
+	nap 3
+	b0=$(busy_ticks)
+	nap "$S7_SECS"
+	b1=$(busy_ticks)
+	idle_none=$((b1 - b0))
+	emit "s7 var=$var keys=${keys:-?} ct=$ct secs=$S7_SECS hz=100 busy_rule=$idle_rule busy_none=$idle_none"
+	log "s7 $var: $ct conntracks, busy ${idle_rule} ticks in ${S7_SECS} s with the rule, ${idle_none} without"
+	nsx "$BS" ip6tables-legacy -t raw -F
+	sysctl -q -w net.netfilter.nf_conntrack_max=1048576
+}
+
 # ---------------------------------------------------------------- main
 
 bench_setup() {
@@ -574,7 +631,7 @@ bench_setup() {
 	sysctl -q -w net.netfilter.nf_conntrack_max=1048576
 	emit "meta kernel=$(uname -r) cpus=$(nproc) mem_kb=$(awk '/MemTotal/ { print $2 }' /proc/meminfo) ct_buckets=$(cat /proc/sys/net/netfilter/nf_conntrack_buckets) ct_max=$(cat /proc/sys/net/netfilter/nf_conntrack_max) cmdline=$(tr ' ' ',' </proc/cmdline)"
 	emit "meta ours=$(modinfo -F version "$OURS_KO") intree=$(modinfo -F vermagic xt_connlimit | awk '{ print $1 }')"
-	emit "meta params batches=$BATCHES s1_levels=${S1_LEVELS// /,} s1_batch=$S1_BATCH s1_budget=$S1_BUDGET s2_levels=${S2_LEVELS// /,} s2_batch=$S2_BATCH s3_levels=${S3_LEVELS// /,} s3_batch_ms=$S3_BATCH_MS s5_batch=$S5_BATCH s6_runs=$S6_RUNS s6_secs=$PF_SECS s6_rate=$PF_RATE gap=$GAP"
+	emit "meta params batches=$BATCHES s1_levels=${S1_LEVELS// /,} s1_batch=$S1_BATCH s1_budget=$S1_BUDGET s2_levels=${S2_LEVELS// /,} s2_batch=$S2_BATCH s3_levels=${S3_LEVELS// /,} s3_batch_ms=$S3_BATCH_MS s5_batch=$S5_BATCH s6_runs=$S6_RUNS s7_keys=$S7_KEYS s7_secs=$S7_SECS s6_secs=$PF_SECS s6_rate=$PF_RATE gap=$GAP"
 }
 
 declare -A DESC=(
@@ -584,8 +641,9 @@ declare -A DESC=(
 	[s3]="S3 key held at its limit, refused SYNs"
 	[s5]="S5 two senders on two vCPUs"
 	[s6]="S6 SYN flood from one prefix, conntrack occupancy"
+	[s7]="S7 idle cost with $S7_KEYS keys"
 )
-declare -A FUNC=([s1]=s1_saddr [s1d]=s1_daddr [s2]=s2 [s3]=s3 [s5]=s5 [s6]=s6)
+declare -A FUNC=([s1]=s1_saddr [s1d]=s1_daddr [s2]=s2 [s3]=s3 [s5]=s5 [s6]=s6 [s7]=s7)
 
 bench_setup
 start=$(uptime_ms)

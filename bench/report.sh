@@ -276,6 +276,17 @@ $2 == "s6" && ("peak" in kv) {
 	s6runs[w]++
 	next
 }
+# S7: one line per engine: busy ticks with and without the rule
+$2 == "s7" {
+	w = kv["var"]
+	s7keys[w] = kv["keys"]
+	s7ct[w] = kv["ct"]
+	s7secs[w] = kv["secs"]
+	s7hz[w] = kv["hz"]
+	s7rule[w] = kv["busy_rule"]
+	s7none[w] = kv["busy_none"]
+	next
+}
 $2 == "time" {
 	sctime[$3 SUBSEP kv["var"]] = kv["at_ms"]
 	next
@@ -670,6 +681,34 @@ END {
 		(ok6 == "" ? "–" : (ok6 ? "every shape within" : "over: " w6)), ok6)
 	target("S6: the legitimate client gets in every time with ours", \
 		(ltot ? lin " of " ltot " opens" : "–"), okl)
+
+	# --------------------------------------------------------- S7
+	print "## Scenario 7: idle cost with many keys"
+	print ""
+	print "Keys made by one SYN from each of as many IPv6 sources (`--connlimit-mask 128`, conntracks"
+	print "kept half-open for the scenario), then nothing: the guest'"'"'s busy CPU time (`/proc/stat`,"
+	print "every CPU, all but idle) over the same seconds with the rule, then with the rule flushed"
+	print "and the same conntracks still there. The difference is the engine'"'"'s own work while idle"
+	print "(ours: its background pass; the in-kernel one: its worker), in percent of one CPU."
+	print ""
+	print "| engine | keys | conntracks | busy with the rule | busy without | engine, % of one CPU |"
+	print "|---|---:|---:|---:|---:|---:|"
+	s7ok = ""
+	for (vi = 1; vi <= 2; vi++) {
+		v = (vi == 1) ? "intree" : "ours"
+		if (!(v in s7secs))
+			continue
+		pc = (s7rule[v] - s7none[v]) * 100 / (s7secs[v] * s7hz[v])
+		printf "| %s | %s | %s | %d ticks | %d ticks | %.2f%% |\n", (v == "ours" ? "ours" : "in-kernel"), \
+			(s7keys[v] == "?" ? "–" : thousands(s7keys[v])), thousands(s7ct[v]), s7rule[v], s7none[v], pc
+		if (v == "ours") {
+			s7ok = (pc < 0.5)
+			s7pc = sprintf("%.2f%% of one CPU at %s keys", pc, thousands(s7keys[v]))
+		}
+	}
+	print ""
+	target("S7: ours idle with " (("ours" in s7keys) ? thousands(s7keys["ours"]) : "many") " keys < 0.5% of one CPU", \
+		(s7ok == "" ? "–" : s7pc), s7ok)
 
 	# --------------------------------------------------------- targets
 	print "## Targets"

@@ -59,8 +59,13 @@
 #define CL_SWEEP_MIN		64
 /* Entries the background work checks per hold of a key's lock. */
 #define CL_SWEEP_CHUNK		64
-/* Keys a background pass visits at most (a cycle over all takes more) */
+/*
+ * Keys a background pass visits at most: while passes find connections to
+ * let go of, and after a quiet pass (so that a table nothing happens to
+ * costs next to nothing however many keys it has).
+ */
 #define CL_PASS_KEYS		16384
+#define CL_PASS_KEYS_QUIET	1024
 /* Conntrack is nearly full above 1 - 1/2^CL_PRESSURE_SHIFT of its max ... */
 #define CL_PRESSURE_SHIFT	3
 /* ... and then passes start at once, with at least this gap between them. */
@@ -115,6 +120,7 @@ struct cl_table {
 	struct delayed_work gc_work;
 	unsigned long pass_end;		/* jiffies when the last pass ended */
 	unsigned long kicked;		/* bit 0: a pass was started early */
+	bool quiet;			/* the last pass let nothing go */
 	bool peaks;			/* keep each key's peak (listed tables) */
 	bool stopping;			/* set before the work is stopped */
 };
@@ -1022,35 +1028,44 @@ static bool cl_key_reap(struct cl_table *table, struct llist_node *prev,
 }
 
 /*
- * Background pass: up to CL_PASS_KEYS keys from where the last pass
- * stopped, each key's records and slots and a share of its queue
- * (1/CL_SWEEP_PASSES, at least CL_SWEEP_MIN); keys left without entries
- * are freed.  A table of up to CL_PASS_KEYS keys is visited whole every
- * pass; a larger one in turns, so an idle table's cost stays bounded
- * however many keys it has (a key at its limit is checked by its packets).
+ * Background pass: up to CL_PASS_KEYS keys (CL_PASS_KEYS_QUIET after a
+ * pass that let nothing go) from where the last pass stopped, each key's
+ * records and slots and a share of its queue (1/CL_SWEEP_PASSES, at least
+ * CL_SWEEP_MIN); keys left without entries are freed.  A small table is
+ * visited whole every pass; a larger one in turns, so a quiet table's cost
+ * stays bounded however many keys it has (a key at its limit is checked by
+ * its packets, and conntrack nearly full starts full passes).
  */
 static void cl_table_gc_work(struct work_struct *work)
 {
 	struct cl_table *table = container_of(to_delayed_work(work),
 					      struct cl_table, gc_work);
 	struct llist_node *prev, *node, *next;
-	unsigned int visited = 0;
+	unsigned int visited = 0, budget, count;
 	struct cl_key *key;
+	bool quiet = true;
 
 	mutex_lock(&table->pass_lock);
+	budget = table->quiet && !test_bit(0, &table->kicked) ?
+		 CL_PASS_KEYS_QUIET : CL_PASS_KEYS;
 	prev = table->cursor;
 	node = prev ? prev->next : READ_ONCE(table->keys.first);
-	for (; node && visited < CL_PASS_KEYS; node = next, visited++) {
+	for (; node && visited < budget; node = next, visited++) {
 		next = node->next;
 		key = llist_entry(node, struct cl_key, gc_node);
+		count = READ_ONCE(key->count);
 		cl_key_sweep(table, key,
 			     max_t(unsigned int, CL_SWEEP_MIN,
-				   DIV_ROUND_UP(READ_ONCE(key->count),
-						CL_SWEEP_PASSES)));
+				   DIV_ROUND_UP(count, CL_SWEEP_PASSES)));
+		if (READ_ONCE(key->count) < count)
+			quiet = false;
 		if (cl_key_reap(table, prev, key))
 			prev = node;
+		else
+			quiet = false;
 		cond_resched();
 	}
+	table->quiet = quiet;
 	/* the end of the list: the next pass starts a new cycle */
 	table->cursor = node ? prev : NULL;
 	WRITE_ONCE(table->pass_end, jiffies);
