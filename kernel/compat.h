@@ -7,6 +7,8 @@
 #ifndef CL_COMPAT_H
 #define CL_COMPAT_H
 
+#include <linux/jiffies.h>
+#include <linux/rcupdate.h>
 #include <linux/workqueue.h>
 
 /*
@@ -23,5 +25,32 @@ static inline void cl_stop_delayed_work(struct delayed_work *dwork)
 	cancel_delayed_work_sync(dwork);
 #endif
 }
+
+/*
+ * Has a full RCU grace period passed since cl_gp_snap() returned @snap, or
+ * at least two jiffies since @added?  Before 5.12 there is no polled
+ * grace-period API, and the jiffies (upstream connlimit's bound) stand in.
+ */
+#ifdef CL_HAVE_POLL_STATE_SYNCHRONIZE_RCU
+static inline unsigned long cl_gp_snap(void)
+{
+	return get_state_synchronize_rcu();
+}
+
+static inline bool cl_gp_passed(unsigned long snap, u32 added)
+{
+	return poll_state_synchronize_rcu(snap);
+}
+#else
+static inline unsigned long cl_gp_snap(void)
+{
+	return 0;
+}
+
+static inline bool cl_gp_passed(unsigned long snap, u32 added)
+{
+	return (u32)jiffies - added >= 2;
+}
+#endif
 
 #endif /* CL_COMPAT_H */

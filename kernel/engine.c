@@ -70,13 +70,7 @@
 #define CL_PRESSURE_SHIFT	3
 /* ... and then passes start at once, with at least this gap between them. */
 #define CL_PRESSURE_GAP		max(HZ / 50, 1)
-/*
- * A record not in conntrack's hash may be a conntrack about to be
- * confirmed on another CPU: for at least this many jiffies (upstream's
- * bound), and while that CPU has run no other packet through our rules ...
- */
-#define CL_PEND_FLIGHT		2
-/* ... unless it is this old (a CPU that went idle). */
+/* A record's packet held this long is taken as gone (a userspace queue). */
 #define CL_PEND_STALE		HZ
 /* Newest records a packet compares its own connection with. */
 #define CL_PEND_SCAN		8
@@ -138,17 +132,10 @@ struct cl_pend {
 	struct nf_conntrack_tuple tuple;	/* ORIGINAL direction */
 	struct nf_conntrack_zone zone;
 	u32 added;				/* jiffies */
-	unsigned long cpu_packets;	/* that CPU's cl_cpu_packets then */
+	unsigned long gp;		/* RCU grace-period state then */
 	u16 cpu;			/* that added it */
 	bool softirq;			/* ... inside a softirq */
 };
-
-/*
- * Packets each CPU has run through our rules: a CPU whose count moved on
- * since it added a record has finished that record's packet, unless the
- * packet is held somewhere (a queue) -- see cl_pend_state().
- */
-static DEFINE_PER_CPU(unsigned long, cl_cpu_packets);
 
 /*
  * A key keeps its first confirmed entries in itself, in @slots: each the
@@ -524,25 +511,25 @@ static void cl_pend_unlink(struct cl_table *table, struct cl_key *key,
 }
 
 /*
- * Has the packet that added @pend finished its way through the hooks?  A
- * packet runs from hook to hook in one go inside a softirq, so on the CPU
- * that added it (@cpu: the caller's, -1 from the work) any later packet
- * means it has; seen from elsewhere, its CPU must have run another packet
- * through our rules and CL_PEND_FLIGHT jiffies must have passed (upstream
- * waits for the jiffies alone, which a vCPU held up by its host outlasts).
- * A packet in a process (OUTPUT) can be preempted, so its record waits for
- * the jiffies and the other packets alone.
+ * Has the packet that added @pend finished its way through the hooks (and
+ * so been confirmed, or dropped)?  That way, from the first hook to the
+ * conntrack's confirmation at the last, runs inside one RCU read-side
+ * critical section (receive: the softirq; send: the transmit path), so a
+ * full grace period after the record was added it is over, however long a
+ * vCPU was held up by its host.  (Upstream waits two jiffies, which a held
+ * up vCPU outlasts: the stress suite's connect races saw one connection too
+ * many admitted.)  Inside a softirq, packets run one after the other: on
+ * the CPU that added it (@cpu: the caller's, -1 from the work), any later
+ * packet means it is over.  A packet held longer than CL_PEND_STALE (a
+ * userspace queue) is taken as dropped: the one case where a connection
+ * that passed may end up not counted, as with upstream.
  */
 static bool cl_pend_landed(const struct cl_pend *pend, int cpu)
 {
-	u32 age = (u32)jiffies - pend->added;
-
 	if (pend->softirq && pend->cpu == cpu)
 		return true;
-	if (age >= CL_PEND_STALE)
-		return true;
-	return age >= CL_PEND_FLIGHT &&
-	       per_cpu(cl_cpu_packets, pend->cpu) != pend->cpu_packets;
+	return cl_gp_passed(pend->gp, pend->added) ||
+	       (u32)jiffies - pend->added >= CL_PEND_STALE;
 }
 
 /*
@@ -769,7 +756,7 @@ static int cl_pend_find_or_add(struct cl_table *table, struct cl_key *key,
 	pend->added = (u32)jiffies;
 	pend->cpu = raw_smp_processor_id();
 	pend->softirq = in_serving_softirq();
-	pend->cpu_packets = __this_cpu_read(cl_cpu_packets);
+	pend->gp = cl_gp_snap();
 	pend->next = key->pend_head;
 	key->pend_head = pend;
 	key->pending++;
@@ -929,7 +916,6 @@ int cl_table_count(struct cl_table *table, const struct cl_key_id *id,
 	int ret;
 
 	RCU_LOCKDEP_WARN(!rcu_read_lock_held(), "connlimit: packet outside RCU");
-	this_cpu_inc(cl_cpu_packets);
 	for (;;) {
 		found = rhashtable_lookup(&table->objects, &hash, cl_params);
 		if (found) {
