@@ -35,19 +35,27 @@ log() { echo "# fetch $release $kver $what: $*" >&2; }
 case $what in
 headers)
 	first=linux-headers-$kver
-	unpack_re='^linux-(headers|kbuild)-'
 	dest=$root
 	stamp=$stamps/headers-$kver
 	;;
 image)
 	first=linux-image-$kver
-	unpack_re="^linux-(image|binary|modules)-$kver\$"
 	dest=$MATRIX_KERNELS/$kver
 	stamp=$dest/.matrix-unpacked
 	;;
 *) echo "usage: $0 RELEASE KVER headers|image" >&2; exit 2 ;;
 esac
 [ -f "$stamp" ] && exit 0
+
+# Whether a dependency is one of the packages to unpack (a kernel release
+# holds "+" and ".": compared as text, never as a regex).
+to_unpack() { # NAME
+	case $what:$1 in
+	headers:linux-headers-* | headers:linux-kbuild-*) return 0 ;;
+	image:linux-image-"$kver" | image:linux-binary-"$kver" | image:linux-modules-"$kver") return 0 ;;
+	esac
+	return 1
+}
 
 # The version apt would fetch for NAME (installable or not).
 candidate() { # NAME
@@ -92,7 +100,7 @@ while [ ${#queue[@]} -gt 0 ]; do
 	files+=("$f")
 	while read -r dname op dver; do
 		[ -n "$dname" ] || continue
-		if [[ $dname =~ $unpack_re ]]; then
+		if to_unpack "$dname"; then
 			if [ "$op" = "=" ]; then queue+=("$dname=$dver"); else queue+=("$dname"); fi
 		elif [ "$what" = headers ]; then
 			tools+=("$dname")
