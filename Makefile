@@ -9,6 +9,12 @@
 #   make check           everything: style/W=1/sparse builds, host tests,
 #                        the qemu suites on 6.1 and 6.12 (see README.md)
 #   make demo            boot 6.1 in qemu and watch a limit being enforced
+#   make matrix          every kernel of tests/matrix/releases.conf (Debian
+#                        5.10 to 7.x, generic, cloud and rt), each built in a
+#                        chroot of its release and every flavour booted with
+#                        the e2e suite, ours and in-tree; the extension's
+#                        host suite per release ("make check" runs the
+#                        builds and one boot per kernel)
 #   make stress          the stress suite in qemu on every installed kernel:
 #                        SYN flood, connect races, teardown under load,
 #                        hostile rule data (tests/stress; its short form
@@ -54,7 +60,7 @@ MODULE_SRCS := Kbuild VERSION $(wildcard include/*.h) $(wildcard kernel/*.c kern
 
 .PHONY: all module module-fault modules-all userspace check demo clean style man \
 	install install-module install-userspace install-man uninstall \
-	dkms-src dkms-install dkms-remove bench stress
+	dkms-src dkms-install dkms-remove bench stress matrix
 
 INSTALL ?= install
 PREFIX ?= /usr
@@ -192,6 +198,9 @@ demo:
 stress: modules-all userspace
 	tests/stress/run.sh long; rc=$$?; tests/stress/run.sh fault || rc=1; \
 	tests/fuzz/run.sh 300 || rc=1; exit $$rc
+
+matrix: userspace
+	tests/matrix/run.sh full
 
 BENCH_KERNEL ?= 6.1
 bench:

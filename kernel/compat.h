@@ -7,9 +7,14 @@
 #ifndef CL_COMPAT_H
 #define CL_COMPAT_H
 
+#include <linux/atomic.h>
+#include <linux/fs.h>
 #include <linux/jiffies.h>
+#include <linux/proc_fs.h>
 #include <linux/rcupdate.h>
 #include <linux/workqueue.h>
+#include <net/net_namespace.h>
+#include <net/netfilter/nf_conntrack.h>
 
 /*
  * Stop a self-requeueing delayed work for good.  6.10+ can disable it, so
@@ -52,5 +57,28 @@ static inline bool cl_gp_passed(unsigned long snap, u32 added)
 	return (u32)jiffies - added >= 2;
 }
 #endif
+
+/*
+ * The conntrack entries of @net.  5.13 moved the counter out of struct
+ * netns_ct and added nf_conntrack_count(); before, net->ct.count is it.
+ */
+static inline u32 cl_conntrack_count(const struct net *net)
+{
+#ifdef CL_HAVE_NF_CONNTRACK_COUNT
+	return nf_conntrack_count(net);
+#else
+	return atomic_read(&net->ct.count);
+#endif
+}
+
+/* The data of a /proc entry: pde_data() from 5.17, PDE_DATA() before. */
+static inline void *cl_pde_data(const struct inode *inode)
+{
+#ifdef CL_HAVE_PDE_DATA
+	return pde_data(inode);
+#else
+	return PDE_DATA(inode);
+#endif
+}
 
 #endif /* CL_COMPAT_H */

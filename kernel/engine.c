@@ -398,7 +398,7 @@ static void cl_table_pressure(struct cl_table *table)
 {
 	unsigned int max = READ_ONCE(nf_conntrack_max);
 
-	if (!max || nf_conntrack_count(table->net) <
+	if (!max || cl_conntrack_count(table->net) <
 		    max - (max >> CL_PRESSURE_SHIFT))
 		return;
 	if (time_before(jiffies, READ_ONCE(table->pass_end) + CL_PRESSURE_GAP))

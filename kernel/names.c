@@ -42,6 +42,7 @@
 #include <net/netns/generic.h>
 
 #include "xt_connlimit.h"
+#include "compat.h"
 #include "engine.h"
 #include "names.h"
 #include "stats.h"
@@ -311,7 +312,7 @@ static bool cl_part_listed(const struct cl_name *cname,
 
 static int cl_listing_open(struct inode *inode, struct file *file)
 {
-	struct cl_name *cname = pde_data(inode);
+	struct cl_name *cname = cl_pde_data(inode);
 	struct cl_listing *l;
 	struct cl_part *part;
 	int err = 0;
@@ -354,7 +355,7 @@ static int cl_listing_release(struct inode *inode, struct file *file)
 static ssize_t cl_listing_write(struct file *file, const char __user *ubuf,
 				size_t size, loff_t *pos)
 {
-	struct cl_name *cname = pde_data(file_inode(file));
+	struct cl_name *cname = cl_pde_data(file_inode(file));
 	static const char clear[] = "clear";
 	char buf[sizeof(clear)];	/* "clear\n" */
 	struct cl_part *part;

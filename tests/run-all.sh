@@ -11,6 +11,11 @@
 #                     compared with the in-kernel module, races, hostile
 #                     data, teardown under load) and its fault form
 #                     (allocation failures) on ours, each kernel
+#   matrix/run.sh     every Debian kernel from 5.10 to 7.x (tests/matrix/
+#                     releases.conf): built in its own release's chroot
+#                     with W=1 + sparse, every flavour; booted with the e2e
+#                     suite on ours ("make matrix" boots every flavour,
+#                     ours and the kernel's own)
 #   pkg/run.sh        the Debian packages, installed into a chroot, booted
 # Each suite prints TAP-like lines ("ok N - ...", "not ok N - ...",
 # "... # SKIP reason"); this script passes them through and counts them.
@@ -55,6 +60,9 @@ for vmlinuz in /boot/vmlinuz-*; do
 	run_suite "stress $kver" tests/stress/run.sh short "$kver"
 	run_suite "stress-fault $kver" tests/stress/run.sh fault "$kver"
 done
+
+# the kernel matrix: one chroot per Debian release, each kernel built there
+run_suite matrix tests/matrix/run.sh check
 
 # the Debian packages: build, install into a chroot, boot, remove
 run_suite pkg tests/pkg/run.sh

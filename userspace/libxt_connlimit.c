@@ -537,6 +537,7 @@ static void connlimit_save_v6(const void *ip,
 	connlimit_save(match, NFPROTO_IPV6);
 }
 
+#ifndef CL_NO_XT_XLATE_SET_ADD
 /*
  * nft equivalent: a dynamic set whose elements are the (masked) addresses,
  * each with a ct count limit.  An unnamed match gets a set of its own,
@@ -631,6 +632,7 @@ static int connlimit_xlate_v6(struct xt_xlate *xl,
 {
 	return connlimit_xlate(xl, params, NFPROTO_IPV6, NULL);
 }
+#endif /* CL_NO_XT_XLATE_SET_ADD */
 
 static void connlimit_print2_v4(const void *ip,
 				const struct xt_entry_match *match,
@@ -664,6 +666,7 @@ static void connlimit_save2_v6(const void *ip,
 	connlimit_save2(match, NFPROTO_IPV6);
 }
 
+#ifndef CL_NO_XT_XLATE_SET_ADD
 static int connlimit_xlate2_v4(struct xt_xlate *xl,
 			       const struct xt_xlate_mt_params *params)
 {
@@ -675,6 +678,18 @@ static int connlimit_xlate2_v6(struct xt_xlate *xl,
 {
 	return connlimit_xlate2(xl, params, NFPROTO_IPV6);
 }
+#endif /* CL_NO_XT_XLATE_SET_ADD */
+
+/*
+ * Without xt_xlate_set_add() a translation could not declare the set its
+ * rule adds to: the rule would load into no nft ruleset.  Untranslated is
+ * the correct answer there ("nft # -m connlimit ...").
+ */
+#ifdef CL_NO_XT_XLATE_SET_ADD
+#define CL_XLATE(fn) NULL
+#else
+#define CL_XLATE(fn) fn
+#endif
 
 /* ---- registration ------------------------------------------------------ */
 
@@ -699,7 +714,7 @@ static struct xtables_match connlimit_matches[] = {
 		.x6_options    = connlimit_opts,
 		.print         = connlimit_print_v4,
 		.save          = connlimit_save_v4,
-		.xlate         = connlimit_xlate_v4,
+		.xlate         = CL_XLATE(connlimit_xlate_v4),
 	},
 	{
 		.version       = XTABLES_VERSION,
@@ -715,7 +730,7 @@ static struct xtables_match connlimit_matches[] = {
 		.x6_options    = connlimit_opts,
 		.print         = connlimit_print_v6,
 		.save          = connlimit_save_v6,
-		.xlate         = connlimit_xlate_v6,
+		.xlate         = CL_XLATE(connlimit_xlate_v6),
 	},
 	{
 		.version       = XTABLES_VERSION,
@@ -731,7 +746,7 @@ static struct xtables_match connlimit_matches[] = {
 		.x6_options    = connlimit_opts,
 		.print         = connlimit_print2_v4,
 		.save          = connlimit_save2_v4,
-		.xlate         = connlimit_xlate2_v4,
+		.xlate         = CL_XLATE(connlimit_xlate2_v4),
 	},
 	{
 		.version       = XTABLES_VERSION,
@@ -747,7 +762,7 @@ static struct xtables_match connlimit_matches[] = {
 		.x6_options    = connlimit_opts,
 		.print         = connlimit_print2_v6,
 		.save          = connlimit_save2_v6,
-		.xlate         = connlimit_xlate2_v6,
+		.xlate         = CL_XLATE(connlimit_xlate2_v6),
 	},
 };
 

@@ -43,7 +43,10 @@ case $variant in ours|intree) ;; *) usage ;; esac
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cache=$top/build/qemu
-moddir=/lib/modules/$kver
+# where the kernel's modules are (installed, or unpacked: kernel-path.sh);
+# in the guest they are always at /lib/modules/KVER
+moddir=$("$top/tests/qemu/kernel-path.sh" modules "$kver") || moddir=/lib/modules/$kver
+gmoddir=/lib/modules/$kver
 compress=${COMPRESS:-none}
 mkdir -p "$cache"
 
@@ -54,8 +57,8 @@ flock 8
 scratch=()
 trap 'rm -rf "${scratch[@]}"' EXIT
 
-[ -f "/boot/vmlinuz-$kver" ] && [ -d "$moddir/kernel" ] || {
-	echo "mkinitramfs: kernel $kver is not installed (/boot/vmlinuz-$kver, $moddir)" >&2
+"$top/tests/qemu/kernel-path.sh" image "$kver" >/dev/null && [ -d "$moddir/kernel" ] || {
+	echo "mkinitramfs: kernel $kver is neither installed nor unpacked (tests/qemu/kernel-path.sh)" >&2
 	exit 1
 }
 
@@ -188,20 +191,20 @@ build_modules() { # OUTFILE
 	r=$(mktemp -d "$cache/mod-$kver-$variant.root.XXXXXX")
 	scratch+=("$r")
 	skeleton "$r"
-	mkdir -p "$r$moddir/kernel"
+	mkdir -p "$r$gmoddir/kernel"
 	for d in "${module_dirs[@]}"; do
 		[ -d "$moddir/kernel/$d" ] || continue
-		mkdir -p "$r$moddir/kernel/$d"
-		cp -a "$moddir/kernel/$d/." "$r$moddir/kernel/$d/"
+		mkdir -p "$r$gmoddir/kernel/$d"
+		cp -a "$moddir/kernel/$d/." "$r$gmoddir/kernel/$d/"
 	done
-	mkdir -p "$r$moddir/kernel/drivers/net"
-	cp -a "$moddir"/kernel/drivers/net/veth.ko* "$r$moddir/kernel/drivers/net/"
+	mkdir -p "$r$gmoddir/kernel/drivers/net"
+	cp -a "$moddir"/kernel/drivers/net/veth.ko* "$r$gmoddir/kernel/drivers/net/"
 	for f in modules.order modules.builtin modules.builtin.modinfo; do
-		if [ -f "$moddir/$f" ]; then cp "$moddir/$f" "$r$moddir/"; fi
+		if [ -f "$moddir/$f" ]; then cp "$moddir/$f" "$r$gmoddir/"; fi
 	done
 	if [ "$variant" = ours ]; then
-		mkdir -p "$r$moddir/updates"
-		cp "$ours_ko" "$r$moddir/updates/xt_connlimit.ko"
+		mkdir -p "$r$gmoddir/updates"
+		cp "$ours_ko" "$r$gmoddir/updates/xt_connlimit.ko"
 	fi
 	depmod -b "$r" "$kver"
 	# what modprobe will load must be what we meant

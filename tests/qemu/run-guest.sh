@@ -3,7 +3,7 @@
 #
 # run-guest.sh [options] KVER INITRD OUTDIR
 #
-# Boots /boot/vmlinuz-KVER with INITRD (from mkinitramfs.sh) plus a per-run
+# Boots kernel KVER (installed or unpacked: kernel-path.sh) with INITRD (from mkinitramfs.sh) plus a per-run
 # layer (/init, tests/guest/*, /etc/testbed.conf) under qemu TCG and waits
 # for it to power off.  Files written to OUTDIR:
 #   console.log   the guest console (kernel log at warning level and up,
@@ -62,6 +62,8 @@ shift $((OPTIND - 1))
 [ $# -eq 3 ] || { echo "usage: $0 [-s SUITE] [-e KEY=VALUE] [-V VARIANT] [-b BACKENDS] [-o CASES] [-t S] [-c] [-r] [-m MB] [-C N] [-k ARGS] [-D] KVER INITRD OUTDIR" >&2; exit 2; }
 kver=$1 initrd=$2 outdir=$3
 top=$(cd "$(dirname "$0")/../.." && pwd)
+vmlinuz=$("$top/tests/qemu/kernel-path.sh" image "$kver") ||
+	{ echo "run-guest: no image of kernel $kver" >&2; exit 1; }
 mkdir -p "$outdir"
 outdir=$(cd "$outdir" && pwd)
 
@@ -113,7 +115,7 @@ qemu=(
 	qemu-system-x86_64 -accel tcg,thread=multi -smp "$cpus" -m "$mem"
 	-nographic -vga none -monitor none -no-reboot -nic none
 	-serial "file:$outdir/console.log" -serial "file:$outdir/results.log"
-	-kernel "/boot/vmlinuz-$kver" -initrd "$outdir/initrd.img"
+	-kernel "$vmlinuz" -initrd "$outdir/initrd.img"
 	-append "${cmdline[*]}"
 )
 

@@ -48,7 +48,8 @@ cannot_run() {
 	exit 1
 }
 
-[ -f "/boot/vmlinuz-$kver" ] || cannot_run "no /boot/vmlinuz-$kver"
+"$top/tests/qemu/kernel-path.sh" image "$kver" >/dev/null ||
+	cannot_run "kernel $kver is neither installed nor unpacked (tests/qemu/kernel-path.sh)"
 if [ "$variant" = ours ] && [ ! -f "${TESTBED_MODULES:-$top/build}/$kver/kernel/xt_connlimit.ko" ]; then
 	cannot_run "${TESTBED_MODULES:-build}/$kver/kernel/xt_connlimit.ko not built (make modules-all)"
 fi

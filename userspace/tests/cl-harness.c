@@ -184,16 +184,32 @@ static void harness_alloc_match(struct xtables_match *m)
 		m->udata = xtables_calloc(1, m->udata_size);
 }
 
-static void harness_output(struct xtables_match *m, uint8_t family)
+#ifndef CL_NO_XT_XLATE_SET_ADD
+static void harness_xlate(struct xtables_match *m, uint8_t family,
+			  const void *ip)
 {
-	/* Zeroed room for the ipt_ip/ip6t_ip6 print and save may look at. */
-	static const unsigned char ip[256];
 	struct xt_xlate_mt_params params = {
 		.ip = ip,
 		.match = m->m,
 		.numeric = 1,
 	};
 	struct xt_xlate *xl;
+
+	xl = xt_xlate_alloc(10240);
+	xl_xlate_set_family(xl, family);
+	if (m->xlate(xl, &params))
+		printf("xlate-set: %s\nxlate-rule: %s\n",
+		       xt_xlate_set_get(xl), xt_xlate_get(xl));
+	else
+		printf("xlate: not translated\n");
+	xt_xlate_free(xl);
+}
+#endif
+
+static void harness_output(struct xtables_match *m, uint8_t family)
+{
+	/* Zeroed room for the ipt_ip/ip6t_ip6 print and save may look at. */
+	static const unsigned char ip[256];
 	size_t i;
 
 	printf("revision: %u\ndata: ", m->revision);
@@ -212,14 +228,11 @@ static void harness_output(struct xtables_match *m, uint8_t family)
 	}
 	if (!m->xlate)
 		return;
-	xl = xt_xlate_alloc(10240);
-	xl_xlate_set_family(xl, family);
-	if (m->xlate(xl, &params))
-		printf("xlate-set: %s\nxlate-rule: %s\n",
-		       xt_xlate_set_get(xl), xt_xlate_get(xl));
-	else
-		printf("xlate: not translated\n");
-	xt_xlate_free(xl);
+#ifdef CL_NO_XT_XLATE_SET_ADD
+	(void)family;
+#else
+	harness_xlate(m, family, ip);
+#endif
 }
 
 int main(int argc, char **argv)
