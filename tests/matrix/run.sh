@@ -151,7 +151,7 @@ boot_one() { # RELEASE KVER VARIANT
 }
 
 while read -r release from boot fl kver <&3; do
-	case $mode:" $boot " in
+	case $mode:" ${boot//,/ } " in
 	check:*" $fl "*) ;;
 	full:*) ;;
 	*) continue ;;
