@@ -34,7 +34,9 @@ common=$(sed -n 's/^include //p' "$root$kdir/Makefile" | head -n 1)
 if grep -q checker-valid.sh "$root$common" 2>/dev/null; then
 	printf 'static inline int u(const int *q)\n{\n\t__typeof_unqual__(*q) v = *q;\n\treturn v;\n}\n' \
 		>"$root/var/tmp/cl-checker.c"
-	if chroot "$root" sparse /var/tmp/cl-checker.c 2>&1 | grep -q error; then
+	# its output first: grep -q leaving early would make a pipe fail
+	checked=$(chroot "$root" sparse /var/tmp/cl-checker.c 2>&1 || true)
+	if grep -q error <<<"$checked"; then
 		sparse_args="C=2 KBUILD_CHECKSRC=2 CHECK=$("$here/newsparse.sh" "$release")"
 	else
 		sparse_args="C=2 KBUILD_CHECKSRC=2"
