@@ -1,0 +1,50 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# run.sh check|stress|seed N [KVER...]
+#
+# The differential suite (tests/diff/guest.sh) in the qemu test bed: one
+# boot per kernel (default: every installed kernel with modules), with the
+# "ours" image, which holds both modules; every scenario runs against the
+# kernel's xt_connlimit and against ours and the outcomes are compared.
+#   check    the fixed regression scenarios and seeds 1-8 (make check)
+#   stress   seeds 1-60 (make stress); DIFF_SEEDS overrides the seeds
+#   seed N   seed N alone (make diff SEED=N); N may be a list: 3,17,40
+# DIFF_FIXED: the fixed scenarios to run (all, none, or names; default all
+# for check, none otherwise).  TAP lines as run-suite.sh prints them
+# ("ok N - KVER ours diff: diff seed 3: ..."); exit 0 only if every
+# kernel's guest passed.  Needs make modules-all userspace.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+here=$top/tests/diff
+mode=${1:-}
+shift || true
+case $mode in
+check) seeds=${DIFF_SEEDS:-1,2,3,4,5,6,7,8} fixed=${DIFF_FIXED:-all} tmo=1500 ;;
+stress) seeds=${DIFF_SEEDS:-$(seq -s, 1 60)} fixed=${DIFF_FIXED:-none} tmo=7200 ;;
+seed)
+	[ $# -ge 1 ] && [[ $1 =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "usage: $0 seed N[,N...] [KVER...]" >&2; exit 2; }
+	seeds=$1 fixed=${DIFF_FIXED:-none} tmo=1500
+	shift
+	;;
+*) echo "usage: $0 check|stress|seed N [KVER...]" >&2; exit 2 ;;
+esac
+kvers=("$@")
+if [ ${#kvers[@]} -eq 0 ]; then
+	for v in /boot/vmlinuz-*; do
+		k=${v#/boot/vmlinuz-}
+		if [ -d "/lib/modules/$k" ]; then kvers+=("$k"); fi
+	done
+fi
+
+args="-e DIFF_SEEDS=$seeds -e DIFF_FIXED=$fixed"
+for f in addrs.sh gen.sh topo.sh play.sh compare.sh fixed.sh; do
+	args+=" -a $here/$f"
+done
+rc=0
+for k in "${kvers[@]}"; do
+	TESTBED_SUITE=$here/guest.sh TESTBED_NAME=diff TESTBED_GUEST_ARGS="$args" \
+	TESTBED_TIMEOUT=${TESTBED_TIMEOUT:-$tmo} \
+		"$top/tests/qemu/run-suite.sh" "$k" ours || rc=1
+done
+exit $rc
