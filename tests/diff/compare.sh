@@ -75,23 +75,31 @@ scenario_label() {
 	done <"$1"
 }
 
-# print_repro FILE STEPS INTREE OURS: FAIL lines a person can paste (minus
-# the "FAIL: repro| " prefix): namespaces, links, server, rules, clients,
-# and the steps up to STEPS with what each module answered.
+# print_repro FILE STEPS INTREE OURS: lines a person can paste (minus the
+# "FAIL: repro| " prefix): namespaces, links and server (on the console
+# only, "# repro| "), then as FAIL lines the rules, the clients and the
+# steps up to STEPS with what each module answered.
 print_repro() {
-	local file=$1 n=$2 tin=$3 tours=$4 kw rest ns role name cns src dst port proto k=0
+	local file=$1 n=$2 tin=$3 tours=$4 kw rest ns role name cns src dst port proto label k=0
 	local -a ia oa
 	mapfile -t ia <"$tin"
 	mapfile -t oa <"$tours"
 	scenario_parse "$file"
 	{
-		echo "# $(scenario_label "$file"); re-run: make diff SEED=N (or DIFF_FIXED=NAME); tests/diff/gen.sh N prints a seed's scenario"
-		echo "# load one module: modprobe xt_connlimit (ours, from updates/) or modprobe nf_conncount; insmod /lib/modules/\$(uname -r)/kernel/net/netfilter/xt_connlimit.ko*"
 		for role in $(topo_roles "$S_TOPO"); do printf '%s=%s-repro ' "$role" "$role"; done
 		echo
 		for role in $(topo_roles "$S_TOPO"); do echo "ip netns add \$$role"; done
 		topo_commands "$S_TOPO"
 		echo "connt -n \$srv server $(printf -- '-a %s ' "${D_SRV4[@]}" "${D_SRV6[@]}")-p 80 -p 81 &"
+	} | sed 's/^/# repro| /'
+	{
+		label=$(scenario_label "$file")
+		case $label in
+		seed*) echo "# $label: re-run with 'make diff SEED=${label#seed }'; 'tests/diff/gen.sh ${label#seed }' prints the scenario" ;;
+		*) echo "# $label: re-run with 'make diff DIFF_FIXED=${label#fixed }'; tests/diff/fixed.sh has the scenario" ;;
+		esac
+		echo "# load one module: modprobe xt_connlimit (ours, from updates/) or modprobe nf_conncount; insmod /lib/modules/\$(uname -r)/kernel/net/netfilter/xt_connlimit.ko*"
+		echo "# topology $S_TOPO: the commands are on the console ('# repro| ' lines; tests/diff/topo.sh)"
 		if grep -q -- '--connlimit-name' "$file"; then
 			echo "# ours: rules with --connlimit-name need our extension (XTABLES_LIBDIR with userspace/libxt_connlimit.so); in-tree: the same rules without the name"
 		fi

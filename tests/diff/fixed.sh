@@ -11,8 +11,12 @@
 #   fwd-mask0             the same in FORWARD with --connlimit-mask 0
 #   raw-syn4, raw-syn6    a rule in raw PREROUTING (no conntrack yet) must
 #                         count too
+#   refused-later         a SYN a rule counted and a later rule refused must
+#                         stop counting as soon as its conntrack is gone:
+#                         the next connection of the key must pass (found
+#                         by seed 3 of the first generator)
 
-FIXED_NAMES="lo-nosyn4 lo-nosyn6 fwd-mask0 raw-syn4 raw-syn6"
+FIXED_NAMES="lo-nosyn4 lo-nosyn6 fwd-mask0 raw-syn4 raw-syn6 refused-later"
 
 fixed_scenario() {
 	local a
@@ -67,6 +71,22 @@ fixed_scenario() {
 		step a open
 		step a open
 		step a ping
+		EOF
+		;;
+	refused-later)
+		cat <<-EOF
+		name $1
+		topo inbound
+		fam 4
+		proto tcp
+		backend nft
+		rule srv -t mangle -A PREROUTING -p tcp --syn -m connlimit --connlimit-above 1 -j DROP
+		rule srv -t filter -A INPUT -p tcp --dport 81 -j REJECT --reject-with tcp-reset
+		client a cli ${D_CLI4[0]} ${D_SRV4[0]} 81 tcp
+		client b cli ${D_CLI4[0]} ${D_SRV4[0]} 80 tcp
+		step a open
+		step b open
+		step b ping
 		EOF
 		;;
 	*) return 1 ;;

@@ -18,8 +18,8 @@
 #                               zones), 82 refused by the server, 83
 #                               dropped at the server (left half-open)
 #   step C open|ping|close|reset
-#   count NAME NS PORT          ours: the named table's total against
-#                               conntrack's TCP entries to PORT in NS
+#   count NAME NS PORT|any      ours: the named table's total against
+#                               conntrack's TCP entries (to PORT) in NS
 set -u
 
 # shellcheck source=addrs.sh
@@ -45,11 +45,11 @@ pick() {
 	P=$1
 }
 
-# refuse_target CHAIN PROTO: how a rule there refuses (REJECT only exists
-# in INPUT, FORWARD and OUTPUT).
+# refuse_target TABLE:CHAIN PROTO: how a rule there refuses (REJECT only
+# exists in filter's INPUT, FORWARD and OUTPUT).
 refuse_target() {
 	case $1 in
-	INPUT | FORWARD | OUTPUT)
+	filter:INPUT | filter:FORWARD | filter:OUTPUT)
 		if [ "$2" = tcp ]; then
 			echo "-j REJECT --reject-with tcp-reset"
 		else
@@ -145,7 +145,7 @@ gen_scenario() {
 		pick "" "" " --connlimit-saddr" " --connlimit-daddr"
 		dir=$P
 		name=
-		rng 3
+		rng 2
 		[ "$R" -ne 0 ] || name=" --connlimit-name n$i"
 		opt="--connlimit-$mode $limit"
 		rng 5
@@ -157,14 +157,17 @@ gen_scenario() {
 				opt="! --connlimit-above $limit"
 			fi
 		fi
-		tgt=$(refuse_target "$chain" "$proto")
-		# the named table's total is conntrack's where the rule sees every
-		# SYN to port 80 once, before anything in its chain accepted it
-		if [ -n "$name" ] && [ "$sel" = "-p tcp --syn --dport 80" ] &&
-			[ "$table" != raw ] && [ "$topo" != outbound ] &&
+		tgt=$(refuse_target "$tc" "$proto")
+		# the named table's total is conntrack's where the rule sees the
+		# first packet of every TCP connection (to port 80 with --dport)
+		# once, before anything in its chain accepted it: SYNs, or any
+		# packet on the server's way in
+		if [ -n "$name" ] && [ "$proto" = tcp ] && [ "$table" != raw ] &&
 			[[ $chain =~ ^(PREROUTING|INPUT|FORWARD)$ ]] &&
-			[[ " ${accepted[*]} " != *" $tc "* ]]; then
-			counts+=("count n$i $rns 80")
+			[[ " ${accepted[*]} " != *" $tc "* ]] &&
+			{ [[ $sel = *--syn* && $topo != outbound ]] ||
+				[[ $topo = inbound && $chain != FORWARD ]]; }; then
+			counts+=("count n$i $rns $([[ $sel = *--dport* ]] && echo 80 || echo any)")
 		fi
 		# a rule matching what is over the limit refuses it; one matching
 		# what is within accepts it and the next rule refuses the rest

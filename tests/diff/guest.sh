@@ -30,7 +30,7 @@ dir=$(dirname "$0")
 # shellcheck source=fixed.sh
 . "$dir/fixed.sh"
 
-DIFF_SEEDS=${DIFF_SEEDS:-1}
+DIFF_SEEDS=${DIFF_SEEDS-1}
 DIFF_FIXED=${DIFF_FIXED:-all}
 INTREE_KO=$(ls "/lib/modules/$(uname -r)/kernel/net/netfilter/"xt_connlimit.ko* 2>/dev/null | head -n 1)
 

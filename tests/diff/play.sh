@@ -68,10 +68,12 @@ named_total() {
 		awk '{ for (i = 1; i < NF; i++) if ($i == "conns") n += $(i + 1) } END { print n + 0 }'
 }
 
-# ct_open_to NS PORT: TCP entries to PORT in NS that are not closed (the
-# states both engines count: all but TIME_WAIT and CLOSE).
+# ct_open_to NS PORT|any: TCP entries (to PORT) in NS that are not closed
+# (the states both engines count: all but TIME_WAIT and CLOSE).
 ct_open_to() {
-	nsx "$1" conntrack -L -p tcp --dport "$2" 2>/dev/null |
+	local port=()
+	[ "$2" = any ] || port=(--dport "$2")
+	nsx "$1" conntrack -L -p tcp "${port[@]}" 2>/dev/null |
 		awk '$4 != "TIME_WAIT" && $4 != "CLOSE" { n++ } END { print n + 0 }'
 }
 
@@ -128,6 +130,6 @@ play_scenario() {
 	for r in "${S_COUNTS[@]}"; do
 		read -r name cns port <<<"$r"
 		busywait 5000 named_matches_ct "${role[$cns]}" "$name" "$port" ||
-			fail "ours: /proc/net/xt_connlimit/$name in $cns holds $(named_total "${role[$cns]}" "$name") connections, conntrack $(ct_open_to "${role[$cns]}" "$port") open TCP ones to port $port"
+			fail "ours: /proc/net/xt_connlimit/$name in $cns holds $(named_total "${role[$cns]}" "$name") connections, conntrack $(ct_open_to "${role[$cns]}" "$port") open TCP ones (port $port)"
 	done
 }
