@@ -11,10 +11,11 @@
 #   fwd-mask0             the same in FORWARD with --connlimit-mask 0
 #   raw-syn4, raw-syn6    a rule in raw PREROUTING (no conntrack yet) must
 #                         count too
-#   refused-later         a SYN a rule counted and a later rule refused must
-#                         stop counting as soon as its conntrack is gone:
-#                         the next connection of the key must pass (found
-#                         by seed 3 of the first generator)
+#   refused-later         a SYN two rules counted and the second refused
+#                         must stop counting as soon as its conntrack is
+#                         gone (in-tree: 2 jiffies): the next connection of
+#                         the key must pass (found by seed 3 of the first
+#                         generator)
 
 FIXED_NAMES="lo-nosyn4 lo-nosyn6 fwd-mask0 raw-syn4 raw-syn6 refused-later"
 
@@ -81,7 +82,7 @@ fixed_scenario() {
 		proto tcp
 		backend nft
 		rule srv -t mangle -A PREROUTING -p tcp --syn -m connlimit --connlimit-above 1 -j DROP
-		rule srv -t filter -A INPUT -p tcp --dport 81 -j REJECT --reject-with tcp-reset
+		rule srv -t filter -A INPUT -p tcp --dport 81 -m connlimit --connlimit-above 0 -j REJECT --reject-with tcp-reset
 		client a cli ${D_CLI4[0]} ${D_SRV4[0]} 81 tcp
 		client b cli ${D_CLI4[0]} ${D_SRV4[0]} 80 tcp
 		step a open

@@ -38,10 +38,9 @@ fixed)
 esac
 kvers=("$@")
 if [ ${#kvers[@]} -eq 0 ]; then
-	for v in /boot/vmlinuz-*; do
-		k=${v#/boot/vmlinuz-}
-		if [ -d "/lib/modules/$k" ]; then kvers+=("$k"); fi
-	done
+	# shellcheck source=../pkg/lib.sh
+	. "$top/tests/pkg/lib.sh"
+	mapfile -t kvers < <(pkg_kernels)
 fi
 
 args="-e DIFF_SEEDS=$seeds -e DIFF_FIXED=$fixed"
