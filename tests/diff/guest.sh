@@ -36,6 +36,8 @@ INTREE_KO=$(ls "/lib/modules/$(uname -r)/kernel/net/netfilter/"xt_connlimit.ko* 
 
 # module_load ours|intree: that xt_connlimit, and no other, is loaded.
 module_load() {
+	# an earlier case that failed may have left it: give it time to go
+	[ "$(module_is)" = none ] || module_unload
 	[ "$(module_is)" = none ] || fail "xt_connlimit already loaded ($(module_is)) before loading $1"
 	if [ "$1" = ours ]; then
 		modprobe xt_connlimit
@@ -50,7 +52,7 @@ module_load() {
 refcnt_zero() { [ "$(module_refcnt)" -eq 0 ]; }
 
 module_unload() {
-	busywait 20000 refcnt_zero ||
+	busywait 60000 refcnt_zero ||
 		fail "xt_connlimit refcnt $(module_refcnt) after the scenario's namespaces went"
 	busywait 10000 rmmod xt_connlimit 2>/dev/null || fail "rmmod xt_connlimit refused"
 }
@@ -64,7 +66,7 @@ play_on() {
 	(
 		set -eE
 		CASE_SUBSHELL=$BASH_SUBSHELL
-		trap cleanup_case EXIT
+		trap 'flush_rules; cleanup_case' EXIT
 		play_scenario "$2" "$1" "$T/tr-$1"
 	)
 	rc=$?

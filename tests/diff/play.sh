@@ -51,6 +51,8 @@ conntrack_settled() {
 			END { exit busy }'
 }
 
+declare -A ROLE_NS	# role (cli, rtr, srv) -> namespace, of the scenario playing
+
 # settle: after closes and refusals both engines are given the same
 # quiet moment: conntrack settled everywhere, then 100 ms (many jiffies).
 settle() {
@@ -81,10 +83,29 @@ named_matches_ct() {
 	[ "$(named_total "$1" "$2")" = "$(ct_open_to "$1" "$3")" ]
 }
 
+# flush_rules: empty every table the scenario's rules went into, before
+# cleanup_case (which empties filter and raw only) ends its connections: a
+# rule left in mangle that drops a closing packet leaves orphan sockets
+# retransmitting, which keep the namespace, and so the module, alive.
+flush_rules() {
+	local r t ns cmd=iptables
+	local -A batch
+	[ "$S_FAM" = 6 ] && cmd=ip6tables
+	for r in "${S_RULES[@]}"; do
+		read -r ns _ t _ <<<"$r"
+		batch[$ns]+="*$t"$'\n'"COMMIT"$'\n'
+	done
+	for ns in "${!batch[@]}"; do
+		[ -n "${ROLE_NS[$ns]:-}" ] || continue
+		nsx "${ROLE_NS[$ns]}" "$cmd-$BACKEND-restore" <<<"${batch[$ns]}" 2>/dev/null
+	done
+	return 0
+}
+
 play_scenario() {
 	local file=$1 variant=$2 out=$3 r ns c name cns src dst port proto act k=0 dirty=0
 	local cli= rtr= srv=
-	local -A role
+	local -n role=ROLE_NS
 	scenario_parse "$file"
 	# shellcheck disable=SC2046  # role names, one word each
 	mkns $(topo_roles "$S_TOPO")
@@ -131,5 +152,6 @@ play_scenario() {
 		read -r name cns port <<<"$r"
 		busywait 5000 named_matches_ct "${role[$cns]}" "$name" "$port" ||
 			fail "ours: /proc/net/xt_connlimit/$name in $cns holds $(named_total "${role[$cns]}" "$name") connections, conntrack $(ct_open_to "${role[$cns]}" "$port") open TCP ones (port $port)"
+		log "ours: /proc/net/xt_connlimit/$name holds $(named_total "${role[$cns]}" "$name") connections, as conntrack says"
 	done
 }
