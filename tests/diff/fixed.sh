@@ -90,6 +90,30 @@ fixed_scenario() {
 		step b ping
 		EOF
 		;;
+	out-daddr0 | out-daddr0-post)
+		# seed 32's first six steps, without the half-open client
+		cat <<-EOF
+		name $1
+		topo outbound
+		fam 6
+		proto tcp
+		backend legacy
+		EOF
+		[ "$1" = out-daddr0 ] ||
+			echo "rule cli -t mangle -A POSTROUTING -p tcp -m connlimit --connlimit-above 1 --connlimit-mask 128 --connlimit-saddr -j DROP"
+		cat <<-EOF
+		rule cli -t filter -A OUTPUT -p tcp --dport 80 -m connlimit --connlimit-above 3 --connlimit-mask 128 -j REJECT --reject-with tcp-reset
+		rule cli -t filter -A OUTPUT -p tcp --dport 80 -m connlimit ! --connlimit-upto 2 --connlimit-mask 0 --connlimit-daddr -j REJECT --reject-with tcp-reset
+		client a cli ${D_CLI6[3]} ${D_SRV6[0]} 80 tcp
+		client c cli ${D_CLI6[2]} ${D_SRV6[0]} 80 tcp
+		step a open
+		step c open
+		step c open
+		step a open
+		step a ping
+		step c ping
+		EOF
+		;;
 	*) return 1 ;;
 	esac
 }
