@@ -16,8 +16,15 @@
 #                         gone (in-tree: 2 jiffies): the next connection of
 #                         the key must pass (found by seed 3 of the first
 #                         generator)
+#   out-post              outbound: a SYN two OUTPUT rules count and the
+#                         second refuses; REJECT's RST (attached to the
+#                         refused conntrack, from the server's address)
+#                         passes a mangle POSTROUTING rule per source: the
+#                         next refusal's RST must get through too, as it
+#                         does when the earlier refused one stopped
+#                         counting (found by seed 32)
 
-FIXED_NAMES="lo-nosyn4 lo-nosyn6 fwd-mask0 raw-syn4 raw-syn6 refused-later"
+FIXED_NAMES="lo-nosyn4 lo-nosyn6 fwd-mask0 raw-syn4 raw-syn6 refused-later out-post"
 
 fixed_scenario() {
 	local a
@@ -90,18 +97,15 @@ fixed_scenario() {
 		step b ping
 		EOF
 		;;
-	out-daddr0 | out-daddr0-post)
-		# seed 32's first six steps, without the half-open client
+	out-post)
+		# seed 32's first seven steps, without the half-open client
 		cat <<-EOF
 		name $1
 		topo outbound
 		fam 6
 		proto tcp
 		backend legacy
-		EOF
-		[ "$1" = out-daddr0 ] ||
-			echo "rule cli -t mangle -A POSTROUTING -p tcp -m connlimit --connlimit-above 1 --connlimit-mask 128 --connlimit-saddr -j DROP"
-		cat <<-EOF
+		rule cli -t mangle -A POSTROUTING -p tcp -m connlimit --connlimit-above 1 --connlimit-mask 128 --connlimit-saddr -j DROP
 		rule cli -t filter -A OUTPUT -p tcp --dport 80 -m connlimit --connlimit-above 3 --connlimit-mask 128 -j REJECT --reject-with tcp-reset
 		rule cli -t filter -A OUTPUT -p tcp --dport 80 -m connlimit ! --connlimit-upto 2 --connlimit-mask 0 --connlimit-daddr -j REJECT --reject-with tcp-reset
 		client a cli ${D_CLI6[3]} ${D_SRV6[0]} 80 tcp
