@@ -43,25 +43,37 @@ in_tree_worse() {
 	esac
 }
 
-compare_runs() {
-	local file=$1 tin=$2 tours=$3 k=0 a b id
+# first_difference FILE INTREE OURS: the number of the first step that
+# differs, and the id of the intended difference it is, if it is one
+# ("7" or "7 live"); nothing when the transcripts are equal.
+first_difference() {
+	local file=$1 tin=$2 k=0 a b
 	local -a la lb
 	mapfile -t la <"$tin"
-	mapfile -t lb <"$tours"
+	mapfile -t lb <"$3"
 	while [ $k -lt ${#la[@]} ] || [ $k -lt ${#lb[@]} ]; do
 		a=${la[$k]:-} b=${lb[$k]:-}
 		k=$((k + 1))
 		[ "$a" != "$b" ] || continue
-		id=$(intended_id "$file" "$k" "$a" "$b" "$tin")
-		if [ -n "$id" ]; then
-			log "step $k differs as intended ($id): in-tree '${a#* -> }', ours '${b#* -> }'"
-			note "intended difference at step $k: $id"
-			return 0
-		fi
-		fail "$(scenario_label "$file"): step $k '$(cut -d' ' -f2,3 <<<"${a:-$b}")' differs: in-tree '${a#* -> }', ours '${b#* -> }'" || true
-		print_repro "$file" "$k" "$tin" "$tours"
-		return 1
+		echo "$k $(intended_id "$file" "$k" "$a" "$b" "$tin")"
+		return
 	done
+}
+
+compare_runs() {
+	local file=$1 tin=$2 tours=$3 k id a b
+	read -r k id <<<"$(first_difference "$file" "$tin" "$tours")"
+	[ -n "$k" ] || return 0
+	a=$(sed -n "${k}p" "$tin")
+	b=$(sed -n "${k}p" "$tours")
+	if [ -n "$id" ]; then
+		log "step $k differs as intended ($id): in-tree '${a#* -> }', ours '${b#* -> }'"
+		note "intended difference at step $k: $id"
+		return 0
+	fi
+	fail "$(scenario_label "$file"): step $k '$(cut -d' ' -f2,3 <<<"${a:-$b}")' differs: in-tree '${a#* -> }', ours '${b#* -> }'" || true
+	print_repro "$file" "$k" "$tin" "$tours"
+	return 1
 }
 
 # scenario_label FILE: "seed N" or "fixed NAME".

@@ -11,7 +11,8 @@
 # module is removed.  One TAP line per scenario.
 #
 # /etc/testbed.conf: DIFF_SEEDS (comma separated), DIFF_FIXED ("all",
-# "none", or comma separated names of fixed.sh).
+# "none", or comma separated names of fixed.sh), DIFF_SHRINK (1: shrink a
+# scenario that differs, shrink.sh).
 set -u
 
 dir=$(dirname "$0")
@@ -29,9 +30,12 @@ dir=$(dirname "$0")
 . "$dir/compare.sh"
 # shellcheck source=fixed.sh
 . "$dir/fixed.sh"
+# shellcheck source=shrink.sh
+. "$dir/shrink.sh"
 
 DIFF_SEEDS=${DIFF_SEEDS-1}
 DIFF_FIXED=${DIFF_FIXED:-all}
+DIFF_SHRINK=${DIFF_SHRINK:-0}
 INTREE_KO=$(ls "/lib/modules/$(uname -r)/kernel/net/netfilter/"xt_connlimit.ko* 2>/dev/null | head -n 1)
 
 # module_load ours|intree: that xt_connlimit, and no other, is loaded.
@@ -75,13 +79,23 @@ play_on() {
 	[ "$rc" -eq 0 ] || fail "the scenario did not run through on $1 (see above)"
 }
 
-# case_diff FILE: both modules, then the comparison.
+# case_diff FILE: both modules, then the comparison; with DIFF_SHRINK=1
+# a difference is shrunk and that scenario reproduced too.
 case_diff() {
+	local k
 	log "scenario:"
 	sed 's/^/#   /' "$1"
 	play_on intree "$1"
 	play_on ours "$1"
-	compare_runs "$1" "$T/tr-intree" "$T/tr-ours"
+	compare_runs "$1" "$T/tr-intree" "$T/tr-ours" && return 0
+	[ "$DIFF_SHRINK" = 1 ] || return 1
+	read -r k _ <<<"$(first_difference "$1" "$T/tr-intree" "$T/tr-ours")"
+	shrink_scenario "$1" "$k" "$T/shrunk"
+	log "shrunk scenario:"
+	sed 's/^/#   /' "$T/shrunk"
+	read -r k _ <<<"$(first_difference "$T/shrunk" "$T/tr-intree" "$T/tr-ours")"
+	[ -z "$k" ] || print_repro "$T/shrunk" "$k" "$T/tr-intree" "$T/tr-ours"
+	return 1
 }
 
 # describe FILE: topology, family, protocol, backend, rules, steps.

@@ -13,7 +13,9 @@
 #   seed N   seed N alone (make diff SEED=N); N may be a list: 3,17,40
 #   fixed NAMES  fixed scenarios alone (make diff DIFF_FIXED=raw-syn4,...)
 # DIFF_FIXED: the fixed scenarios to run (all, none, or names; default all
-# for check, none otherwise).  TAP lines as run-suite.sh prints them
+# for check, none otherwise).  DIFF_SHRINK=1: shrink each scenario that
+# differs (leave out rules and steps while it still differs; minutes each)
+# and print the reproduction of what is left.  TAP lines as run-suite.sh prints them
 # ("ok N - KVER ours diff: diff seed 3: ..."); exit 0 only if every
 # kernel's guest passed.  Needs make modules-all userspace.
 set -u
@@ -43,8 +45,8 @@ if [ ${#kvers[@]} -eq 0 ]; then
 	mapfile -t kvers < <(pkg_kernels)
 fi
 
-args="-e DIFF_SEEDS=$seeds -e DIFF_FIXED=$fixed"
-for f in addrs.sh gen.sh topo.sh play.sh compare.sh fixed.sh; do
+args="-e DIFF_SEEDS=$seeds -e DIFF_FIXED=$fixed -e DIFF_SHRINK=${DIFF_SHRINK:-0}"
+for f in addrs.sh gen.sh topo.sh play.sh compare.sh fixed.sh shrink.sh; do
 	args+=" -a $here/$f"
 done
 rc=0

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2016  # the commands name $cli, $rtr, $srv, for eval
 #
 # topo_commands TOPO: the shell commands that wire a scenario's namespaces
 # ($cli, $rtr, $srv, which must exist), for the guest to eval and for a
