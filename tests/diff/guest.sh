@@ -94,7 +94,9 @@ case_diff() {
 	log "shrunk scenario:"
 	sed 's/^/#   /' "$T/shrunk"
 	read -r k _ <<<"$(first_difference "$T/shrunk" "$T/tr-intree" "$T/tr-ours")"
-	[ -z "$k" ] || print_repro "$T/shrunk" "$k" "$T/tr-intree" "$T/tr-ours"
+	[ -n "$k" ] || { echo "FAIL: the shrunk scenario no longer differs (timing?)" >&2; return 1; }
+	echo "FAIL: repro| # shrunk (DIFF_SHRINK=1): the difference remains with only these rules and steps" >&2
+	print_repro "$T/shrunk" "$k" "$T/tr-intree" "$T/tr-ours"
 	return 1
 }
 
