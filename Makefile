@@ -20,6 +20,12 @@
 #                        hostile rule data (tests/stress; its short form
 #                        is part of "make check"), and 300 s of tests/fuzz
 #                        (libFuzzer over the extension; 60 s in "make check")
+#   make diff            the differential generator in qemu (tests/diff): fixed
+#                        scenarios and eight seeds on every kernel, the in-tree
+#                        xt_connlimit against ours; SEED=N (or N,M,...) runs
+#                        those seeds only, DIFF_FIXED=NAME a fixed scenario,
+#                        DIFF_KVER=KVER one kernel (part of "make check";
+#                        "make stress" runs seeds 1-60)
 #   make bench           benchmarks in qemu: no rule vs the kernel's connlimit
 #                        vs ours; writes docs/benchmarks.md (BENCH_KERNEL=6.12
 #                        for the other kernel; not part of "make check")
@@ -60,7 +66,7 @@ MODULE_SRCS := Kbuild VERSION $(wildcard include/*.h) $(wildcard kernel/*.c kern
 
 .PHONY: all module module-fault modules-all userspace check demo clean style man \
 	install install-module install-userspace install-man uninstall \
-	dkms-src dkms-install dkms-remove bench stress matrix
+	dkms-src dkms-install dkms-remove bench stress matrix diff
 
 INSTALL ?= install
 PREFIX ?= /usr
@@ -197,10 +203,16 @@ demo:
 
 stress: modules-all userspace
 	tests/stress/run.sh long; rc=$$?; tests/stress/run.sh fault || rc=1; \
+	tests/diff/run.sh stress || rc=1; \
 	tests/fuzz/run.sh 300 || rc=1; exit $$rc
 
 matrix: userspace
 	tests/matrix/run.sh full
+
+diff: modules-all userspace
+	@if [ -n "$(SEED)" ]; then tests/diff/run.sh seed $(SEED) $(DIFF_KVER); \
+	elif [ -n "$(DIFF_FIXED)" ]; then tests/diff/run.sh fixed $(DIFF_FIXED) $(DIFF_KVER); \
+	else tests/diff/run.sh check $(DIFF_KVER); fi
 
 BENCH_KERNEL ?= 6.1
 bench:

@@ -7,6 +7,8 @@
 #   fuzz/run.sh       libFuzzer over the extension's parse/print/save/xlate (60 s)
 #   qemu/run-suite.sh the module in Debian's kernels under qemu: ours and,
 #                     for the differential run, the kernel's own module
+#   diff/run.sh       the differential generator: fixed and seeded scenarios,
+#                     the kernel's own module against ours, in one boot
 #   stress/run.sh     the stress suite's short form (flood, one-prefix flood
 #                     compared with the in-kernel module, races, hostile
 #                     data, teardown under load) and its fault form
@@ -57,6 +59,7 @@ for vmlinuz in /boot/vmlinuz-*; do
 	for variant in ours intree; do
 		run_suite "qemu $kver $variant" tests/qemu/run-suite.sh "$kver" "$variant"
 	done
+	run_suite "diff $kver" tests/diff/run.sh check "$kver"
 	run_suite "stress $kver" tests/stress/run.sh short "$kver"
 	run_suite "stress-fault $kver" tests/stress/run.sh fault "$kver"
 done

@@ -442,7 +442,7 @@ module_is() {
 
 module_refcnt() {
 	local n=0
-	read -r n </sys/module/xt_connlimit/refcnt 2>/dev/null
+	{ read -r n </sys/module/xt_connlimit/refcnt; } 2>/dev/null
 	echo "$n"
 }
 

@@ -21,6 +21,8 @@
 #                  path of a script elsewhere (it joins them in the guest)
 #   -e KEY=VALUE   one more line for the guest's /etc/testbed.conf (the
 #                  suite sources it); repeatable
+#   -a FILE        one more file for the guest's /tests/guest/ (a file the
+#                  suite sources); repeatable
 #   -V VARIANT     ours|intree: the module variant the guest must find
 #   -b BACKENDS    "legacy nft" (default)
 #   -o CASES       run only the cases whose id matches this regex
@@ -39,11 +41,12 @@ set -euo pipefail
 
 suite=e2e.sh variant=intree backends="legacy nft" only="" tmo=900
 live_console=0 live_results=0
-mem=2048 cpus=2 extra_args="" slab_debug=slub_debug=FZPU conf_extra=()
-while getopts "s:e:V:b:o:t:crRm:C:k:D" opt; do
+mem=2048 cpus=2 extra_args="" slab_debug=slub_debug=FZPU conf_extra=() add_files=()
+while getopts "a:s:e:V:b:o:t:crRm:C:k:D" opt; do
 	case $opt in
 	s) suite=$OPTARG ;;
 	e) conf_extra+=("$OPTARG") ;;
+	a) add_files+=("$OPTARG") ;;
 	V) variant=$OPTARG ;;
 	b) backends=$OPTARG ;;
 	o) only=$OPTARG ;;
@@ -59,7 +62,7 @@ while getopts "s:e:V:b:o:t:crRm:C:k:D" opt; do
 	esac
 done
 shift $((OPTIND - 1))
-[ $# -eq 3 ] || { echo "usage: $0 [-s SUITE] [-e KEY=VALUE] [-V VARIANT] [-b BACKENDS] [-o CASES] [-t S] [-c] [-r] [-m MB] [-C N] [-k ARGS] [-D] KVER INITRD OUTDIR" >&2; exit 2; }
+[ $# -eq 3 ] || { echo "usage: $0 [-s SUITE] [-e KEY=VALUE] [-a FILE] [-V VARIANT] [-b BACKENDS] [-o CASES] [-t S] [-c] [-r] [-m MB] [-C N] [-k ARGS] [-D] KVER INITRD OUTDIR" >&2; exit 2; }
 kver=$1 initrd=$2 outdir=$3
 top=$(cd "$(dirname "$0")/../.." && pwd)
 vmlinuz=$("$top/tests/qemu/kernel-path.sh" image "$kver") ||
@@ -75,6 +78,9 @@ rm -rf "$run"
 mkdir -p "$run/tests/guest" "$run/etc" "$run/dev"
 install -m 0755 "$top/tests/qemu/guest-init" "$run/init"
 cp "$top"/tests/guest/*.sh "$run/tests/guest/"
+if [ ${#add_files[@]} -gt 0 ]; then
+	cp "${add_files[@]}" "$run/tests/guest/"
+fi
 case $suite in
 */*)
 	cp "$suite" "$run/tests/guest/"
