@@ -652,7 +652,10 @@ case_fault() {
 	for fam in 4 6; do
 		if [ $fam = 6 ]; then cli=${CLI6[0]} srv=${SRV6[0]}; else cli=${CLI4[0]} srv=${SRV4[0]}; fi
 		xt $fam "$s" -A INPUT -p tcp --syn --dport 80 -m connlimit --connlimit-above 6 "${REJECT_TCP[@]}"
-		client_start a$fam "$c" "$cli" "$srv" 80
+		# a connection's SYN may find more than one allocation failing
+		# in a row (its record's, and the entries made of the key's
+		# records meanwhile): allow TCP three retries (1, 3 and 7 s)
+		CLIENT_TIMEOUT_MS=15000 client_start a$fam "$c" "$cli" "$srv" 80
 		expect_open_retrying a$fam 5 5 0
 		for i in 1 2 3 4 5 6 7 8; do
 			expect_open_retrying a$fam 1 1 0
