@@ -446,13 +446,11 @@ static unsigned long *cl_slot_find(struct cl_key *key, u64 id)
 /*
  * Count the connection of @ct (confirmed, referenced by the caller, the
  * reference passing to the entry) under @key as the entry @id: in a free
- * slot, or allocated and hashed.  *@conn is set to the allocated entry, or
- * to the one found hashed already (which may be another key's, see
- * cl_key_find_or_add()), when the reference is put.  Returns 0 or a
- * negative errno (reference put).
+ * slot, or allocated and hashed.  An entry found hashed already (which may
+ * be another key's, see cl_key_find_or_add()) is left as it is and the
+ * reference put.  Returns 0 or a negative errno (reference put).
  */
-static int cl_conn_add(struct cl_table *table, struct cl_key *key, u64 id,
-		       unsigned long **slot, struct cl_conn **conn)
+static int cl_conn_add(struct cl_table *table, struct cl_key *key, u64 id)
 {
 	unsigned int i = cl_slot_free(key);
 	struct rhash_head *old;
@@ -461,7 +459,6 @@ static int cl_conn_add(struct cl_table *table, struct cl_key *key, u64 id,
 	lockdep_assert_held(&key->lock);
 	if (i < CL_KEY_SLOTS) {
 		cl_slot_fill(table, key, i, id);
-		*slot = &key->slots[i];
 		return 0;
 	}
 	new = cl_fault() ? NULL : kmem_cache_alloc(cl_conn_cache, GFP_ATOMIC);
@@ -476,15 +473,11 @@ static int cl_conn_add(struct cl_table *table, struct cl_key *key, u64 id,
 	if (old) {
 		kmem_cache_free(cl_conn_cache, new);
 		nf_ct_put(cl_id_ct(id));
-		if (IS_ERR(old))
-			return PTR_ERR(old);
-		*conn = container_of(old, struct cl_conn, node.hash);
-		return 0;
+		return PTR_ERR_OR_ZERO(old);
 	}
 	cl_count_inc(table->netc, conns);
 	cl_confirmed_push(key, new);
 	key->count++;
-	*conn = new;
 	return 0;
 }
 
@@ -565,8 +558,6 @@ static unsigned int cl_key_check_pend(struct cl_table *table,
 				      unsigned int budget, int cpu)
 {
 	struct cl_pend **link = &key->pend_head, *pend;
-	unsigned long *slot = NULL;
-	struct cl_conn *conn;
 	enum cl_conn_state state;
 	unsigned int done = 0;
 	struct nf_conn *ct;
@@ -588,7 +579,7 @@ static unsigned int cl_key_check_pend(struct cl_table *table,
 			id = cl_conn_id(ct, false);
 			if (cl_key_holds(table, key, id)) {
 				nf_ct_put(ct);
-			} else if (cl_conn_add(table, key, id, &slot, &conn)) {
+			} else if (cl_conn_add(table, key, id)) {
 				/* no memory: stays a record, tried again */
 				link = &pend->next;
 				continue;
@@ -652,8 +643,6 @@ static unsigned int cl_key_check_oldest(struct cl_table *table,
 struct cl_own {
 	struct nf_conn *ct;		/* referenced by the caller, or NULL */
 	u64 id;				/* entry id if @ct is confirmed, else 0 */
-	unsigned long *slot;
-	struct cl_conn *conn;		/* may be another key's */
 	struct cl_pend *pend;		/* its record, if pending */
 };
 
@@ -804,22 +793,12 @@ static void cl_pend_settled(struct cl_table *table, struct cl_key *key,
 static int cl_key_find_or_add(struct cl_table *table, struct cl_key *key,
 			      struct cl_own *own)
 {
-	struct rhash_head *found;
 	int err;
 
-	own->slot = cl_slot_find(key, own->id);
-	if (own->slot)
+	if (cl_key_holds(table, key, own->id))
 		return 0;
-	if (cl_key_queued(key)) {
-		found = rhashtable_lookup(&table->objects, &own->id, cl_params);
-		if (found) {
-			own->conn = container_of(found, struct cl_conn,
-						 node.hash);
-			return 0;
-		}
-	}
 	nf_conntrack_get(&own->ct->ct_general);
-	err = cl_conn_add(table, key, own->id, &own->slot, &own->conn);
+	err = cl_conn_add(table, key, own->id);
 	if (!err && key->pending && !(own->id & CL_ID_REPLY))
 		cl_pend_settled(table, key, own->ct);
 	return err;
