@@ -9,7 +9,8 @@
 # Environment:
 #   BENCH_KERNEL   kernel to boot: a major.minor ("6.1", default; "6.12") or
 #                  a full release; the newest installed match is used
-#   BENCH_DOC      the report (default docs/benchmarks.md); the plot and the
+#   BENCH_DOC      the report (default docs/benchmarks.md for 6.1,
+#                  docs/benchmarks-6.12.md for 6.12); the plot and the
 #                  raw results are written next to it (<name>-cost.png,
 #                  <name>-raw.txt)
 #   BENCH_TIMEOUT  seconds for the whole boot (default 1800)
@@ -31,7 +32,10 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 t_start=$(date +%s)
 want=${BENCH_KERNEL:-6.1}
-doc=${BENCH_DOC:-docs/benchmarks.md}
+case $want in
+6.1) doc=${BENCH_DOC:-docs/benchmarks.md} ;;
+*) doc=${BENCH_DOC:-docs/benchmarks-$want.md} ;;
+esac
 if [ -n "${BENCH_PERF_K:-}" ] && [ -z "${BENCH_DOC:-}" ]; then
 	echo "bench: BENCH_PERF_K needs a BENCH_DOC of its own: a profiled run's ratios are not the benchmark's" >&2
 	exit 2
