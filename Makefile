@@ -125,6 +125,10 @@ $(MAN8): man/xt_connlimit.8.in userspace/libxt_connlimit.man VERSION
 # Everything is built before anything is installed.
 install: module userspace man
 	@$(MAKE) --no-print-directory install-module install-userspace install-man install-sbin
+	@if [ -z "$(DESTDIR)" ] && [ "$(KVER)" = "$$(uname -r)" ] && \
+	    [ -d /sys/module/xt_connlimit ] && [ ! -e /sys/module/xt_connlimit/version ]; then \
+		echo "note: the kernel's own xt_connlimit is loaded: run connlimit-reload to switch to ours"; \
+	fi
 
 # depmod, the way "make install" users and package scripts expect: for the
 # live system, or for a DESTDIR that holds the kernel's whole module tree.

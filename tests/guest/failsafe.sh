@@ -42,7 +42,7 @@ case_failsafe_restore() {
 		want=$(failsafe_rules $fam | grep '^-A')
 		got=$(xt $fam "$s" -S INPUT | grep '^-A')
 		if [ "$VARIANT" = intree ]; then
-			[ "$warnings" = 2 ] && [ "$(wc -l <"$T/restore.err")" = 2 ] ||
+			[ "$warnings" = 2 ] && [ $(($(wc -l <"$T/restore.err"))) = 2 ] ||
 				fail "IPv$fam restore: expected the warning once for each of the 2 named rules on stderr, got: $(cat "$T/restore.err")"
 			want=${want// --connlimit-name web/}
 		else
@@ -195,6 +195,7 @@ case_reload() {
 	rm /etc/modprobe.d/connlimit-test.conf
 
 	# a restore fails once our module is in: the last ruleset (ip6tables-nft)
+	mkdir -p "$WRAPDIR"
 	cat >"$WRAPDIR/ip6tables-nft-restore" <<-'EOF'
 	#!/bin/bash
 	in=$(cat)
@@ -229,7 +230,7 @@ case_reload() {
 	reload 0 "$s" "nothing to do"
 	grep -q 'loaded already: nothing to do' "$T/reload.out" ||
 		fail "connlimit-reload did not say there was nothing to do"
-	[ "$(wc -l <"$T/reload.out")" = 1 ] || fail "connlimit-reload said more than that"
+	[ $(($(wc -l <"$T/reload.out"))) = 1 ] || fail "connlimit-reload said more than that"
 	note "2 failures undone, switched, then nothing to do"
 }
 
