@@ -29,6 +29,8 @@
  * catch (each argument and the match are heap blocks of their exact size):
  *   - an error other than a parameter problem while parsing, or any error
  *     while printing, saving or translating;
+ *   - anything on standard error while parsing but, for an accepted
+ *     revision-1 rule, the one warning that its name was dropped;
  *   - output that is not one line per item (a newline in print or save
  *     output breaks "iptables -L" and "iptables-save" files);
  *   - a save line, read back as iptables-restore reads it, that does not
