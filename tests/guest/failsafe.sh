@@ -119,7 +119,8 @@ expect_rules() {
 }
 
 # expect_limits C S N: fresh clients from CLI[N] get 2 connections and a
-# refusal on port 80 (legacy rule) and port 81 (nft rule), both families.
+# refusal on port 80 (legacy rule) and port 81 (nft rule), both families
+# (each phase takes other clients: counts restart with the module).
 expect_limits() {
 	local fam port
 	for fam in 4 6; do
@@ -193,6 +194,7 @@ case_reload() {
 	[ "$(module_is)" = intree ] || fail "after the failed load: $(module_is) xt_connlimit loaded, expected the kernel's"
 	expect_rules "$s" "after ours failed to load"
 	rm /etc/modprobe.d/connlimit-test.conf
+	expect_limits "$c" "$s" 1
 
 	# a restore fails once our module is in: the last ruleset (ip6tables-nft)
 	mkdir -p "$WRAPDIR"
@@ -216,7 +218,7 @@ case_reload() {
 	[ "$(module_is)" = intree ] || fail "after the failed restore: $(module_is) xt_connlimit loaded, expected the kernel's"
 	expect_rules "$s" "after a restore failed"
 	rm "$WRAPDIR/ip6tables-nft-restore"
-	expect_limits "$c" "$s" 1
+	expect_limits "$c" "$s" 2
 
 	# the switch
 	reload 0 "$s" "the switch"
@@ -224,7 +226,7 @@ case_reload() {
 	grep -q 'Connection counts restarted from zero' "$T/reload.out" ||
 		fail "connlimit-reload did not say the counts restart"
 	expect_rules "$s" "after the switch"
-	expect_limits "$c" "$s" 2
+	expect_limits "$c" "$s" 3
 
 	# nothing to do
 	reload 0 "$s" "nothing to do"
