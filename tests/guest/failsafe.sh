@@ -105,7 +105,7 @@ rules_now() {
 	for b in legacy nft; do
 		for f in iptables ip6tables; do
 			echo "== $f-$b"
-			nsx "$1" "$f-$b-save" | grep -v '^#' |
+			nsx "$1" "$f-$b-save" 2>/dev/null | grep -v '^#' |
 				sed -E 's/^(:[^ ]+ [^ ]+) \[[0-9]+:[0-9]+\]$/\1/'
 		done
 	done
