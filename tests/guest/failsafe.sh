@@ -134,9 +134,11 @@ expect_limits() {
 
 # reload EXPECTED_STATUS NS WHAT: run connlimit-reload in NS.
 reload() {
-	local rc=0
+	local rc=0 t0
+	t0=$(uptime_ms)
 	nsx "$2" bash "$RELOAD" -t 20 >"$T/reload.out" 2>&1 || rc=$?
 	sed 's/^/# reload: /' "$T/reload.out"
+	log "connlimit-reload ($3): exit $rc after $(($(uptime_ms) - t0)) ms"
 	[ "$rc" = "$1" ] || fail "connlimit-reload ($3) exited $rc, expected $1"
 }
 
@@ -168,10 +170,12 @@ case_reload() {
 	RELOAD_NS=
 	trap 'reload_cleanup; cleanup_case' EXIT
 	modprobe xt_connlimit
+	log "case start at $(uptime_ms) ms"
 	[ "$(module_is)" = intree ] || fail "the kernel's own xt_connlimit is not the one loaded ($(module_is))"
 	mkdir -p "$UPDATES"
 	cp "$OURS_KO" "$UPDATES/xt_connlimit.ko"
 	depmod -a
+	log "ours installed under updates/ (depmod) at $(uptime_ms) ms"
 	topo c s
 	RELOAD_NS=$s
 	for b in legacy nft; do
