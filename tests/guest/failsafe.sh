@@ -75,13 +75,14 @@ OURS_KO=/tests/guest/xt_connlimit.ko
 UPDATES=/lib/modules/$(uname -r)/updates
 WRAPDIR=/usr/local/sbin
 
-# The rules of the reload cases, in the server namespace: connlimit rules
-# in both backends and families (legacy on port 80, nft on port 81, as
-# packets pass both), around rules without connlimit, and a table without
-# any connlimit rule that must be left alone.
+# The rules of the reload case, in the server namespace: IPv4 connlimit
+# rules with the legacy backend, IPv6 ones with nft (so both backends and
+# both families are saved and restored), around rules without connlimit,
+# and a table without any connlimit rule that must be left alone.  (Both
+# backends and families at once cost twice the time in TCG, not more
+# code paths: connlimit-reload treats each ruleset alike.)
 reload_rules() { # BACKEND FAMILY
 	local port=80 full=32
-	[ "$1" = nft ] && port=81
 	[ "$2" = 6 ] && full=128
 	cat <<-EOF
 	*raw
@@ -98,16 +99,14 @@ reload_rules() { # BACKEND FAMILY
 	EOF
 }
 
-# rules_now NS: every backend's and family's rules, counters and comments
-# dropped (iptables-save minus counters).
+# rules_now NS: the rules of the case (IPv4 legacy, IPv6 nft), counters
+# and comments dropped (iptables-save minus counters).
 rules_now() {
-	local b f
-	for b in legacy nft; do
-		for f in iptables ip6tables; do
-			echo "== $f-$b"
-			nsx "$1" "$f-$b-save" 2>/dev/null | grep -v '^#' |
-				sed -E 's/^(:[^ ]+ [^ ]+) \[[0-9]+:[0-9]+\]$/\1/'
-		done
+	local t
+	for t in iptables-legacy ip6tables-nft; do
+		echo "== $t"
+		nsx "$1" "$t-save" 2>/dev/null | grep -v '^#' |
+			sed -E 's/^(:[^ ]+ [^ ]+) \[[0-9]+:[0-9]+\]$/\1/'
 	done
 }
 
@@ -119,16 +118,14 @@ expect_rules() {
 }
 
 # expect_limits C S N: fresh clients from CLI[N] get 2 connections and a
-# refusal on port 80 (legacy rule) and port 81 (nft rule), both families
-# (each phase takes other clients: counts restart with the module).
+# refusal on port 80, IPv4 (legacy rule) and IPv6 (nft rule); each phase
+# takes other clients, as counts restart with the module.
 expect_limits() {
-	local fam port
+	local fam
 	for fam in 4 6; do
 		fam_addrs $fam
-		for port in 80 81; do
-			client_start "l$3-$fam-$port" "$1" "${CLI[$3]}" "${SRV[0]}" $port
-			expect_open "l$3-$fam-$port" 3 2 1
-		done
+		client_start "l$3-$fam" "$1" "${CLI[$3]}" "${SRV[0]}" 80
+		expect_open "l$3-$fam" 3 2 1
 	done
 }
 
@@ -178,11 +175,10 @@ case_reload() {
 	log "ours installed under updates/ (depmod) at $(uptime_ms) ms"
 	topo c s
 	RELOAD_NS=$s
-	for b in legacy nft; do
-		for f in 4 6; do
-			BACKEND=$b xt_restore $f "$s" < <(reload_rules $b $f) 2>"$T/err" ||
-				fail "$b IPv$f: restoring the rules failed: $(cat "$T/err")"
-		done
+	for b in legacy:4 nft:6; do
+		f=${b#*:} b=${b%:*}
+		BACKEND=$b xt_restore $f "$s" < <(reload_rules $b $f) 2>"$T/err" ||
+			fail "$b IPv$f: restoring the rules failed: $(cat "$T/err")"
 	done
 	rules_now "$s" >"$T/rules.before"
 	grep -q -- '-m connlimit --connlimit-above 2 --connlimit-mask 128 --connlimit-saddr -j REJECT' "$T/rules.before" ||
@@ -198,7 +194,6 @@ case_reload() {
 	[ "$(module_is)" = intree ] || fail "after the failed load: $(module_is) xt_connlimit loaded, expected the kernel's"
 	expect_rules "$s" "after ours failed to load"
 	rm /etc/modprobe.d/connlimit-test.conf
-	expect_limits "$c" "$s" 1
 
 	# a restore fails once our module is in: the last ruleset (ip6tables-nft)
 	mkdir -p "$WRAPDIR"
@@ -222,7 +217,7 @@ case_reload() {
 	[ "$(module_is)" = intree ] || fail "after the failed restore: $(module_is) xt_connlimit loaded, expected the kernel's"
 	expect_rules "$s" "after a restore failed"
 	rm "$WRAPDIR/ip6tables-nft-restore"
-	expect_limits "$c" "$s" 2
+	expect_limits "$c" "$s" 1
 
 	# the switch
 	reload 0 "$s" "the switch"
@@ -230,7 +225,7 @@ case_reload() {
 	grep -q 'Connection counts restarted from zero' "$T/reload.out" ||
 		fail "connlimit-reload did not say the counts restart"
 	expect_rules "$s" "after the switch"
-	expect_limits "$c" "$s" 3
+	expect_limits "$c" "$s" 2
 
 	# nothing to do
 	reload 0 "$s" "nothing to do"
