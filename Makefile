@@ -31,7 +31,8 @@
 #                        for the other kernel; not part of "make check")
 #   make style           checkpatch, W=1/sparse/-Werror builds, strict userspace
 #   make install         module into /lib/modules/KVER/updates (+ depmod), the
-#                        extension into the xtables dir, the man page
+#                        extension into the xtables dir, the man page,
+#                        connlimit-reload into SBINDIR
 #   make uninstall       undo "make install"
 #   make dkms-install    sources into /usr/src/connlimit-VERSION, then dkms
 #                        add/build/install for KVER
@@ -65,12 +66,13 @@ ALL_KDIRS := $(sort $(wildcard /usr/src/linux-headers-*-amd64))
 MODULE_SRCS := Kbuild VERSION $(wildcard include/*.h) $(wildcard kernel/*.c kernel/*.h) kernel/Kbuild
 
 .PHONY: all module module-fault modules-all userspace check demo clean style man \
-	install install-module install-userspace install-man uninstall \
+	install install-module install-userspace install-man install-sbin uninstall \
 	dkms-src dkms-install dkms-remove bench stress matrix diff
 
 INSTALL ?= install
 PREFIX ?= /usr
 MANDIR ?= $(PREFIX)/share/man
+SBINDIR ?= $(PREFIX)/sbin
 MANFRAGDIR ?= $(PREFIX)/share/doc/connlimit
 XTLIBDIR ?= $(shell pkg-config --variable=xtlibdir xtables 2>/dev/null)
 MODDEST := $(DESTDIR)/lib/modules/$(KVER)/updates
@@ -122,7 +124,11 @@ $(MAN8): man/xt_connlimit.8.in userspace/libxt_connlimit.man VERSION
 
 # Everything is built before anything is installed.
 install: module userspace man
-	@$(MAKE) --no-print-directory install-module install-userspace install-man
+	@$(MAKE) --no-print-directory install-module install-userspace install-man install-sbin
+	@if [ -z "$(DESTDIR)" ] && [ "$(KVER)" = "$$(uname -r)" ] && \
+	    [ -d /sys/module/xt_connlimit ] && [ ! -e /sys/module/xt_connlimit/version ]; then \
+		echo "note: the kernel's own xt_connlimit is loaded: run connlimit-reload to switch to ours"; \
+	fi
 
 # depmod, the way "make install" users and package scripts expect: for the
 # live system, or for a DESTDIR that holds the kernel's whole module tree.
@@ -153,7 +159,13 @@ install-man: man
 	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man8
 	$(INSTALL) -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/xt_connlimit.8
 
+# connlimit-reload: from the kernel's own xt_connlimit to ours, rules kept
+install-sbin:
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR)
+	$(INSTALL) -m 0755 scripts/connlimit-reload $(DESTDIR)$(SBINDIR)/connlimit-reload
+
 uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/connlimit-reload
 	rm -f $(MODDEST)/xt_connlimit.ko
 	@$(run_depmod)
 	rm -f $(DESTDIR)$(MANDIR)/man8/xt_connlimit.8

@@ -19,7 +19,10 @@
  * uses one revision per extension for the whole process, the highest the
  * kernel has, so with our module loaded every rule is revision 2: without
  * a name it parses, prints and saves exactly as revision 1.  Revision 1
- * knows the option only to say that the running kernel lacks revision 2.
+ * (a kernel with only its own connlimit) checks the name, then drops it
+ * with one warning per rule: the rule loads with its limit, counted per
+ * rule, so that a saved ruleset with named rules still restores rather
+ * than leaving the machine with no firewall at all.
  *
  * Each family and revision has its own registration and thin wrappers
  * that pass the family down to the shared code, so nothing depends on
@@ -53,6 +56,7 @@ enum {
 #define F_ABOVE	(1U << O_ABOVE)
 #define F_SADDR	(1U << O_SADDR)
 #define F_DADDR	(1U << O_DADDR)
+#define F_NAME	(1U << O_NAME)
 
 /* Revision 2 begins with revision 1's fields: they share the option table. */
 _Static_assert(offsetof(struct xt_connlimit_info_v2, mask) ==
@@ -64,9 +68,9 @@ _Static_assert(offsetof(struct xt_connlimit_info_v2, mask) ==
 	       "revision 2 must start with revision 1's fields");
 
 /*
- * Both revisions.  Revision 1 lists connlimit-name only to refuse it with
- * a message that names the problem (see connlimit_parse), so no option
- * stores past the fields both revisions have.
+ * Both revisions.  No option stores past the fields both revisions have:
+ * revision 1 keeps a name in its udata only, to drop it with a warning
+ * (see connlimit_check_v1).
  */
 static const struct xt_option_entry connlimit_opts[] = {
 	{.name = "connlimit-upto", .id = O_UPTO, .type = XTTYPE_UINT32,
@@ -105,8 +109,9 @@ static void connlimit_help(void)
 {
 	connlimit_help_common();
 	printf(
-"  --connlimit-name name     needs revision 2 of the match, which the\n"
-"                            running kernel lacks\n");
+"  --connlimit-name name     dropped with a warning: the running kernel's\n"
+"                            connlimit lacks revision 2 (named tables), so\n"
+"                            the rule counts on its own\n");
 }
 
 static void connlimit_help_v2(void)
@@ -332,10 +337,12 @@ static size_t connlimit_name_len(const struct xt_connlimit_info_v2 *info)
 	return strnlen(info->name, sizeof(info->name));
 }
 
-/* --connlimit-name: stored NUL-padded, as the kernel requires. */
-static void connlimit_parse_name(const struct xt_option_call *cb)
+/*
+ * --connlimit-name: stored NUL-padded into @name (XT_CONNLIMIT_NAME_LEN
+ * bytes), as the kernel requires; a bad name is refused by either revision.
+ */
+static void connlimit_parse_name(const struct xt_option_call *cb, char *name)
 {
-	struct xt_connlimit_info_v2 *info = cb->data;
 	char buf[CONNLIMIT_WHY_LEN];
 	size_t len = strlen(cb->arg);
 	const char *why;
@@ -345,8 +352,8 @@ static void connlimit_parse_name(const struct xt_option_call *cb)
 		xtables_error(PARAMETER_PROBLEM,
 			"%s: bad value for option \"--%s\": %s",
 			cb->ext_name, cb->entry->name, why);
-	memset(info->name, 0, sizeof(info->name));
-	memcpy(info->name, cb->arg, len);
+	memset(name, 0, XT_CONNLIMIT_NAME_LEN);
+	memcpy(name, cb->arg, len);
 }
 
 /* ---- parsing, both revisions ---------------------------------------------- */
@@ -383,17 +390,15 @@ static void connlimit_parse(struct xt_option_call *cb, uint8_t family,
 		break;
 	case O_NAME:
 		/*
-		 * libxtables picked revision 1, so the kernel said it has
-		 * no revision 2: the in-kernel module, not ours.
+		 * Revision 1: libxtables picked it, so the kernel has no
+		 * revision 2 (its own module, not ours).  The name is kept
+		 * aside, out of the match data, for connlimit_check_v1.
 		 */
 		if (revision < 2)
-			xtables_error(PARAMETER_PROBLEM,
-				"%s: --%s needs revision 2 of the %s match, "
-				"which the running kernel does not have (load "
-				"the xt_connlimit module of the connlimit "
-				"project).",
-				cb->ext_name, cb->entry->name, cb->ext_name);
-		connlimit_parse_name(cb);
+			connlimit_parse_name(cb, cb->udata);
+		else
+			connlimit_parse_name(cb, ((struct xt_connlimit_info_v2 *)
+						  cb->data)->name);
 		break;
 	}
 }
@@ -424,6 +429,27 @@ static void connlimit_check(struct xt_fcheck_call *cb)
 		xtables_error(PARAMETER_PROBLEM,
 			"You must specify \"--connlimit-above\" or "
 			"\"--connlimit-upto\".");
+}
+
+/*
+ * Revision 1: a rule that was given a (valid) name loads without it, as a
+ * rule that counts on its own, rather than failing -- and with it a whole
+ * iptables-restore, which would leave the machine with no rules at all.
+ * One warning per rule, once the rule is known to be good.  -C and -D
+ * find the rule as it was added, without the name.
+ */
+static void connlimit_check_v1(struct xt_fcheck_call *cb)
+{
+	connlimit_check(cb);
+	if (!(cb->xflags & F_NAME))
+		return;
+	/* libxtables checks exclusions after this: a bad rule gets no warning */
+	xtables_options_fcheck(cb->ext_name, cb->xflags, connlimit_opts);
+	fprintf(stderr,
+		"Warning: %s: --connlimit-name %s dropped: the running "
+		"kernel's %s match lacks revision 2 (named tables), so this "
+		"rule counts its connections on its own, with its limit.\n",
+		cb->ext_name, (const char *)cb->udata, cb->ext_name);
 }
 
 /* ---- output ------------------------------------------------------------- */
@@ -707,10 +733,11 @@ static struct xtables_match connlimit_matches[] = {
 		.family        = NFPROTO_IPV4,
 		.size          = XT_ALIGN(sizeof(struct xt_connlimit_info)),
 		.userspacesize = offsetof(struct xt_connlimit_info, data),
+		.udata_size    = XT_CONNLIMIT_NAME_LEN,
 		.help          = connlimit_help,
 		.init          = connlimit_init,
 		.x6_parse      = connlimit_parse_v4,
-		.x6_fcheck     = connlimit_check,
+		.x6_fcheck     = connlimit_check_v1,
 		.x6_options    = connlimit_opts,
 		.print         = connlimit_print_v4,
 		.save          = connlimit_save_v4,
@@ -723,10 +750,11 @@ static struct xtables_match connlimit_matches[] = {
 		.family        = NFPROTO_IPV6,
 		.size          = XT_ALIGN(sizeof(struct xt_connlimit_info)),
 		.userspacesize = offsetof(struct xt_connlimit_info, data),
+		.udata_size    = XT_CONNLIMIT_NAME_LEN,
 		.help          = connlimit_help,
 		.init          = connlimit_init,
 		.x6_parse      = connlimit_parse_v6,
-		.x6_fcheck     = connlimit_check,
+		.x6_fcheck     = connlimit_check_v1,
 		.x6_options    = connlimit_opts,
 		.print         = connlimit_print_v6,
 		.save          = connlimit_save_v6,

@@ -29,6 +29,8 @@
  * catch (each argument and the match are heap blocks of their exact size):
  *   - an error other than a parameter problem while parsing, or any error
  *     while printing, saving or translating;
+ *   - anything on standard error while parsing but, for an accepted
+ *     revision-1 rule, the one warning that its name was dropped;
  *   - output that is not one line per item (a newline in print or save
  *     output breaks "iptables -L" and "iptables-save" files);
  *   - a save line, read back as iptables-restore reads it, that does not
@@ -65,18 +67,20 @@ static jmp_buf fuzz_jmp;
 static bool fuzz_armed;		/* a parse is running: errors jump back */
 static char fuzz_err[4096];
 static bool fuzz_echo;
+static FILE *fuzz_real_stderr;	/* while fuzz_parse catches stderr */
 
 static void __attribute__((noreturn, format(printf, 1, 2)))
 fuzz_fail(const char *fmt, ...)
 {
+	FILE *out = fuzz_real_stderr ? fuzz_real_stderr : stderr;
 	va_list ap;
 
 	fflush(stdout);
-	fprintf(stderr, "cl-fuzz: ");
+	fprintf(out, "cl-fuzz: ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vfprintf(out, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n");
+	fprintf(out, "\n");
 	abort();
 }
 
@@ -174,22 +178,64 @@ static void fuzz_end(struct xtables_match *m)
 }
 
 /*
+ * What a parse wrote to standard error, @text (@len bytes): nothing, or
+ * for an accepted revision-1 rule (a kernel without revision 2) at most
+ * the one line saying its name was dropped.  A refused rule never warns.
+ */
+static void fuzz_check_stderr(const struct xtables_match *m, bool ok,
+			      const char *text, size_t len)
+{
+	static const char warn[] = "Warning: connlimit: --connlimit-name ";
+	static const char why[] = " dropped: the running kernel's connlimit "
+		"match lacks revision 2 (named tables), so this rule counts "
+		"its connections on its own, with its limit.\n";
+	size_t wl = sizeof(warn) - 1, yl = sizeof(why) - 1;
+
+	if (len == 0)
+		return;
+	if (!ok || m->revision != 1 || len <= wl + yl ||
+	    memcmp(text, warn, wl) != 0 ||
+	    memcmp(text + len - yl, why, yl) != 0 ||
+	    memchr(text, '\n', len - 1))
+		fuzz_fail("unexpected output on standard error (revision %u, "
+			  "%s): %.*s", m->revision, ok ? "accepted" : "refused",
+			  (int)len, text);
+}
+
+/*
  * Parse @argv (argv[0] a program name) into @m's fresh match: true if it
- * was accepted, false for a parameter problem (in fuzz_err).
+ * was accepted, false for a parameter problem (in fuzz_err).  Standard
+ * error is caught meanwhile and checked (fuzz_check_stderr).
  */
 static bool fuzz_parse(struct xtables_match *m, int argc, char **argv)
 {
 	volatile bool ok = false;
+	FILE *real = stderr, *mem;
+	char *text = NULL;
+	size_t len = 0;
 
 	if (m->init)
 		m->init(m->m);
 	fuzz_err[0] = '\0';
+	mem = open_memstream(&text, &len);
+	if (!mem)
+		fuzz_fail("open_memstream: %s", strerror(errno));
+	fuzz_real_stderr = real;
+	stderr = mem;
 	if (setjmp(fuzz_jmp) == 0) {
 		fuzz_armed = true;
 		harness_parse(m, argc, argv);
 		fuzz_armed = false;
 		ok = true;
 	}
+	stderr = real;
+	fuzz_real_stderr = NULL;
+	if (fclose(mem) != 0 || !text)
+		fuzz_fail("standard error stream failed");
+	if (fuzz_echo)
+		fputs(text, stderr);
+	fuzz_check_stderr(m, ok, text, len);
+	free(text);
 	/* harness_parse's merged option table, as iptables frees it */
 	if (harness_globals.opts != harness_globals.orig_opts)
 		free(harness_globals.opts);

@@ -24,6 +24,8 @@
 . "$(dirname "$0")/hostile.sh"
 # shellcheck source=named.sh
 . "$(dirname "$0")/named.sh"
+# shellcheck source=failsafe.sh
+. "$(dirname "$0")/failsafe.sh"
 
 VARIANT=${TESTBED_VARIANT:-intree}
 BACKENDS=${TESTBED_BACKENDS:-legacy nft}
@@ -680,6 +682,7 @@ for BACKEND in $BACKENDS; do
 	e2e hostile-masks "any mask accepted, never rewritten, -D finds it" case_hostile_masks
 	e2e hostile-size "a wrong match size is refused by x_tables" case_hostile_size
 	e2e rmmod "rmmod refused while a rule uses the match, clean after" case_rmmod
+	e2e failsafe "a saved ruleset with named rules restores and its limits hold (names dropped with a warning on the kernel's module)" case_failsafe_restore
 	if [ "$VARIANT" = ours ]; then
 		e2e named-list "named table: keys listed with counts, peaks, over-limit counters; clear" case_named_list
 		e2e named-restore "named table: iptables-restore under live connections keeps the counts" case_named_restore
@@ -696,6 +699,12 @@ for BACKEND in $BACKENDS; do
 		log "named tables (revision 2): not run, the in-kernel module has none"
 	fi
 done
+
+if [ "$VARIANT" = intree ]; then
+	run_case reload "connlimit-reload: from the kernel's module to ours; two failures half-way undone" case_reload
+else
+	run_case reload "connlimit-reload: nothing to do with ours loaded" case_reload_ours
+fi
 
 run_case "!teardown" "teardown: namespaces gone, objects zero, rmmod clean" case_teardown
 

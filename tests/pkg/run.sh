@@ -158,7 +158,11 @@ done
 grep -q '/kernel/' <<<"$(grep DEST_MODULE_LOCATION <<<"$conf")" && why+="dkms.conf names an in-tree location; "
 scripts=$(dpkg-deb --ctrl-tarfile "$xt_deb" | tar -xOf - ./preinst ./postrm 2>/dev/null)
 grep -qF -- "--divert $xtlib.distrib" <<<"$scripts" || why+="no dpkg-divert of $xtlib in preinst/postrm; "
-check "packages declare dkms, the headers, /updates/dkms and the diversion" "${why:-?}" test -z "$why"
+dpkg-deb -c "$dkms_deb" | grep -qE '^-rwxr-xr-x root/root .* \./usr/sbin/connlimit-reload$' ||
+	why+="connlimit-dkms lacks an executable /usr/sbin/connlimit-reload; "
+dpkg-deb --ctrl-tarfile "$dkms_deb" | tar -xOf - ./postinst 2>/dev/null | grep -q 'Run "connlimit-reload"' ||
+	why+="connlimit-dkms's postinst does not point to connlimit-reload; "
+check "packages declare dkms, the headers, /updates/dkms, the diversion and connlimit-reload" "${why:-?}" test -z "$why"
 
 # ------------------------------------------------------------- 2. chroot
 t=$(date +%s)
@@ -421,7 +425,8 @@ ver=$(ch modinfo -k "$k" -F version xt_connlimit 2>&1)
 [ "$(md5_of "$xtlib.distrib")" = "$iptables_md5" ] || why+="$xtlib.distrib is not iptables' file; "
 ch cmp -s "$xtlib" /root/connlimit/userspace/libxt_connlimit.so || why+="$xtlib is not ours; "
 [ -f "$root/usr/share/man/man8/xt_connlimit.8" ] || why+="no man page; "
-check "$k: make install: module in updates/ (depmod'd), extension (local diversion), man page" \
+[ -x "$root/usr/sbin/connlimit-reload" ] || why+="no /usr/sbin/connlimit-reload; "
+check "$k: make install: module in updates/ (depmod'd), extension (local diversion), man page, connlimit-reload" \
 	"${why:-?}" test -z "$why"
 [ -z "$why" ] || show "$logs/make-install.log" 15
 
@@ -433,6 +438,7 @@ case $got in "/lib/modules/$k/kernel/net/netfilter/xt_connlimit.ko"*) ;;
 [ -z "$(ch dpkg-divert --listpackage "$xtlib")" ] || why+="diversion left; "
 [ "$(md5_of "$xtlib")" = "$iptables_md5" ] || why+="$xtlib is not iptables' file; "
 [ ! -e "$root/usr/share/man/man8/xt_connlimit.8" ] || why+="man page left; "
+[ ! -e "$root/usr/sbin/connlimit-reload" ] || why+="/usr/sbin/connlimit-reload left; "
 verify_dist || why+="dpkg --verify not clean; "
 check "$k: make uninstall restores the distribution's files" "${why:-?}" test -z "$why"
 [ -z "$why" ] || show "$logs/make-install.log" 15

@@ -68,6 +68,11 @@ prefix() {
 
 args=(-s "${TESTBED_SUITE:-e2e.sh}" -V "$variant" -b "${TESTBED_BACKENDS:-legacy nft}"
 	-o "${TESTBED_ONLY:-}" -t "${TESTBED_TIMEOUT:-900}" -r)
+# connlimit-reload and, when built, our module, to put in place as a
+# package would (tests/guest/failsafe.sh)
+args+=(-a "$top/scripts/connlimit-reload")
+ours_ko=${TESTBED_MODULES:-$top/build}/$kver/kernel/xt_connlimit.ko
+[ -f "$ours_ko" ] && args+=(-a "$ours_ko")
 # shellcheck disable=SC2206  # options, split on purpose
 args+=(${TESTBED_GUEST_ARGS:-})
 [ "${V:-0}" = 1 ] && args+=(-c)
