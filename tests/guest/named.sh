@@ -191,10 +191,11 @@ iso_utc() { TZ=UTC0 printf '%(%Y-%m-%dT%H:%M:%SZ)T' "$1"; }
 # clock read in whole seconds, so give or take one).
 when_within() {
 	local -a w
-	local t ok=''
+	local t iso ok=''
 	read -ra w <<<"$1"
 	for ((t = $2; t <= $3; t++)); do
-		[ "${w[0]}" = "$(iso_utc $t)" ] && ok=$t
+		TZ=UTC0 printf -v iso '%(%Y-%m-%dT%H:%M:%SZ)T' "$t"
+		[ "${w[0]}" = "$iso" ] && ok=$t
 	done
 	[ -n "$ok" ] ||
 		{ fail "'${w[0]}' is not between $(iso_utc "$2") and $(iso_utc "$3")"; return 1; }
