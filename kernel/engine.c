@@ -33,6 +33,7 @@
 #include <linux/random.h>
 #include <linux/rhashtable.h>
 #include <linux/sched.h>
+#include <linux/timekeeping.h>
 #include <linux/siphash.h>
 #include <linux/slab.h>
 #include <linux/smp.h>
@@ -117,6 +118,16 @@ struct cl_table {
 	bool quiet;			/* the last pass let nothing go */
 	bool peaks;			/* keep each key's peak (listed tables) */
 	bool stopping;			/* set before the work is stopped */
+	/*
+	 * The highest peak of any key (see cl_table_record()), raised under
+	 * the key's lock and @record_lock when the key's peak passes it.  A
+	 * packet reads @record.peak without the lock, and only when its key's
+	 * own peak rises: one that leaves its key's peak as it was pays
+	 * nothing, one that raises a key's peak to or below the record pays
+	 * a load.
+	 */
+	spinlock_t record_lock;
+	struct cl_record record;
 };
 
 struct cl_conn;
@@ -691,6 +702,25 @@ static unsigned int cl_own_count(const struct cl_key *key,
 }
 
 /*
+ * @key's peak went above the table's record: it is the record now, unless
+ * another key passed it meanwhile.  Caller holds key->lock, softirqs off.
+ */
+static void cl_record_raise(struct cl_table *table, const struct cl_key *key)
+{
+	struct cl_record *record = &table->record;
+
+	lockdep_assert_held(&key->lock);
+	spin_lock(&table->record_lock);
+	if (key->peak > record->peak) {
+		record->id = key->id;
+		record->real = ktime_get_real_seconds();
+		record->boot = ktime_get_boottime_seconds();
+		WRITE_ONCE(record->peak, key->peak);
+	}
+	spin_unlock(&table->record_lock);
+}
+
+/*
  * Note a packet's count: above the limit, or maybe a new peak.  A peak is
  * only raised on a rechecked count: dead entries must not make one, and
  * nothing else checks a key that stays below its limits.
@@ -708,6 +738,8 @@ static unsigned int cl_key_note(struct cl_table *table, struct cl_key *key,
 	cl_key_recheck(table, key, own);
 	count = cl_own_count(key, own);
 	key->peak = max(key->peak, count);
+	if (key->peak > READ_ONCE(table->record.peak))
+		cl_record_raise(table, key);
 	return count;
 }
 
@@ -1048,9 +1080,12 @@ static void cl_table_gc_work(struct work_struct *work)
 /*
  * Report every key of the table to @fn with an exact count: each key's
  * entries are all checked first (connections still in flight are not
- * counted).  With @clear, each peak restarts from the key's count and the
- * over-limit counter from zero.  Stops at the first error @fn returns.
- * Process context.
+ * counted).  A key found holding more than its peak (connections no
+ * packet was admitted with at that count) has its peak, and maybe the
+ * record, raised to its count.  With @clear, each peak restarts
+ * from the key's count and the over-limit counter from zero, and so the
+ * record from the highest count (dated now; packets raise it meanwhile as
+ * ever).  Stops at the first error @fn returns.  Process context.
  */
 int cl_table_report(struct cl_table *table, bool clear,
 		    int (*fn)(const struct cl_key_report *report, void *arg),
@@ -1062,17 +1097,27 @@ int cl_table_report(struct cl_table *table, bool clear,
 	int err = 0;
 
 	mutex_lock(&table->pass_lock);
+	if (clear) {
+		spin_lock_bh(&table->record_lock);
+		WRITE_ONCE(table->record.peak, 0);
+		spin_unlock_bh(&table->record_lock);
+	}
 	/* Keys added meanwhile are pushed in front of @first: not visited. */
 	first = READ_ONCE(table->keys.first);
 	llist_for_each_entry(key, first, gc_node) {
 		cl_key_sweep(table, key, UINT_MAX);
 		spin_lock_bh(&key->lock);
 		if (clear) {
-			key->peak = cl_key_confirmed(key);
+			key->peak = 0;
 			key->over = 0;
 		}
 		report.id = key->id;
 		report.conns = cl_key_confirmed(key);
+		if (table->peaks && report.conns > key->peak) {
+			key->peak = report.conns;
+			if (key->peak > READ_ONCE(table->record.peak))
+				cl_record_raise(table, key);
+		}
 		report.peak = max(key->peak, report.conns);
 		report.over = key->over;
 		spin_unlock_bh(&key->lock);
@@ -1084,6 +1129,18 @@ int cl_table_report(struct cl_table *table, bool clear,
 	}
 	mutex_unlock(&table->pass_lock);
 	return err;
+}
+
+/*
+ * The table's record: the highest peak a key reached since the table was
+ * created or cleared (cl_table_report()), which key and when; the key may
+ * be gone since.  Any context but hard interrupts.
+ */
+void cl_table_record(struct cl_table *table, struct cl_record *record)
+{
+	spin_lock_bh(&table->record_lock);
+	*record = table->record;
+	spin_unlock_bh(&table->record_lock);
 }
 
 void cl_table_count_failure(struct cl_table *table)
@@ -1110,6 +1167,7 @@ struct cl_table *cl_table_create(struct net *net,
 	init_llist_head(&table->keys);
 	init_llist_head(&table->graveyard);
 	mutex_init(&table->pass_lock);
+	spin_lock_init(&table->record_lock);
 	INIT_DELAYED_WORK(&table->gc_work, cl_table_gc_work);
 	table->pass_end = jiffies - CL_PRESSURE_GAP;
 	cl_count_inc(netc, tables);

@@ -7,6 +7,7 @@
 #ifndef CL_ENGINE_H
 #define CL_ENGINE_H
 
+#include <linux/time64.h>
 #include <linux/types.h>
 
 struct net;
@@ -78,8 +79,28 @@ struct cl_key_report {
 	u32 over;	/* packets that found it above a rule's limit */
 };
 
+/*
+ * cl_table_report - report every key of @table to @fn, with exact counts.
+ * @clear: restart each key's peak from its count and its over-limit
+ *         counter from 0, and the table's record (cl_table_record()) from
+ *         the keys' counts.
+ */
 int cl_table_report(struct cl_table *table, bool clear,
 		    int (*fn)(const struct cl_key_report *report, void *arg),
 		    void *arg);
+
+/*
+ * A table's record: the highest peak a key of it reached since the table
+ * was created or cleared (kept after the key goes), which key, and when.
+ * Tables that keep peaks only.
+ */
+struct cl_record {
+	struct cl_key_id id;
+	u32 peak;		/* 0: no key reached a count yet */
+	time64_t real;		/* when: wall clock, seconds since the epoch */
+	time64_t boot;		/* when: CLOCK_BOOTTIME seconds */
+};
+
+void cl_table_record(struct cl_table *table, struct cl_record *record);
 
 #endif /* CL_ENGINE_H */

@@ -36,6 +36,8 @@
 #include <linux/refcount.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
+#include <linux/time.h>
+#include <linux/timekeeping.h>
 #include <linux/uaccess.h>
 #include <linux/workqueue.h>
 #include <net/net_namespace.h>
@@ -70,6 +72,12 @@ struct cl_part_cfg {
 	union nf_inet_addr mask;
 	u8 family;
 	bool daddr;
+};
+
+/* A table's record (see cl_table_record()), and how its part counts. */
+struct cl_name_record {
+	struct cl_record rec;
+	struct cl_part_cfg cfg;
 };
 
 struct cl_netstats {
@@ -108,6 +116,13 @@ struct cl_name {
 	struct list_head parts;		/* never empty while on cn->names */
 	struct cl_netstats *stats;	/* held for the parts' tables */
 	struct proc_dir_entry *pde;	/* NULL once removed */
+	/*
+	 * Under @lock: when the name was created or last cleared (wall
+	 * clock and CLOCK_BOOTTIME seconds), and the highest record of the
+	 * parts freed since (its peak 0 if none).
+	 */
+	time64_t since_real, since_boot;
+	struct cl_name_record freed;
 };
 
 struct cl_part {
@@ -182,12 +197,38 @@ struct cl_line {
 	bool daddr;
 };
 
-/* A listing: every listed key's line, taken when the file is opened. */
+/* Buckets of the histogram: [i] counts keys holding 2^i to 2^(i+1)-1. */
+#define CL_HOLDING_BUCKETS	32
+
+/*
+ * A listing, taken when the file is opened: its header (the name's record
+ * and the histogram of the keys' counts) and every listed key's line.
+ */
 struct cl_listing {
 	struct cl_line *lines;
 	size_t count, size;
 	const struct cl_part_cfg *cfg;	/* of the part being reported */
+	struct cl_name_record record;
+	time64_t since_real, since_boot;
+	time64_t now;			/* CLOCK_BOOTTIME seconds at open */
+	u32 holding[CL_HOLDING_BUCKETS];
 };
+
+/*
+ * Keep in @best the higher of it and @rec, the record of a part counting
+ * by @cfg; of two equal ones, the older.
+ */
+static void cl_record_merge(struct cl_name_record *best,
+			    const struct cl_record *rec,
+			    const struct cl_part_cfg *cfg)
+{
+	if (!rec->peak || rec->peak < best->rec.peak)
+		return;
+	if (rec->peak == best->rec.peak && rec->boot >= best->rec.boot)
+		return;
+	best->rec = *rec;
+	best->cfg = *cfg;
+}
 
 static int cl_listing_add(const struct cl_key_report *report, void *arg)
 {
@@ -210,14 +251,19 @@ static int cl_listing_add(const struct cl_key_report *report, void *arg)
 	l->lines[l->count].mask = l->cfg->mask;
 	l->lines[l->count].daddr = l->cfg->daddr;
 	l->count++;
+	if (report->conns)
+		l->holding[fls(report->conns) - 1]++;
 	return 0;
 }
 
+/* Position 0 is the header, then one line per key. */
 static void *cl_listing_start(struct seq_file *m, loff_t *pos)
 {
 	struct cl_listing *l = m->private;
 
-	return *pos < l->count ? &l->lines[*pos] : NULL;
+	if (!*pos)
+		return SEQ_START_TOKEN;
+	return *pos <= l->count ? &l->lines[*pos - 1] : NULL;
 }
 
 static void *cl_listing_next(struct seq_file *m, void *v, loff_t *pos)
@@ -248,30 +294,99 @@ static int cl_mask_prefix(const __be32 *mask, unsigned int words)
 }
 
 /*
- * One line per key:
- *   src|dst ADDRESS/PREFIX conns N peak N over N [zone N]
- * PREFIX is the mask's length, or the mask itself if not contiguous.  The
- * parts of a name count by different masks or directions, so the lines of
- * two parts never look alike.
+ * A key: "src|dst ADDRESS/PREFIX", PREFIX the mask's length, or the mask
+ * itself if not contiguous.  The parts of a name count by different masks
+ * or directions, so the keys of two parts never look alike.
  */
+static void cl_show_key(struct seq_file *m, const struct cl_key_id *id,
+			const union nf_inet_addr *mask, bool daddr)
+{
+	bool v6 = id->family == NFPROTO_IPV6;
+	int plen = cl_mask_prefix(mask->ip6, v6 ? 4 : 1);
+
+	seq_printf(m, "%s ", daddr ? "dst" : "src");
+	if (v6)
+		seq_printf(m, "%pI6c/", id->addr);
+	else
+		seq_printf(m, "%pI4/", id->addr);
+	if (plen >= 0)
+		seq_printf(m, "%d", plen);
+	else if (v6)
+		seq_printf(m, "%pI6c", mask->ip6);
+	else
+		seq_printf(m, "%pI4", &mask->ip);
+}
+
+/*
+ * A moment: "YYYY-MM-DDTHH:MM:SSZ ago SECONDS", from its wall-clock and
+ * CLOCK_BOOTTIME seconds (the latter counts the seconds ago, whatever
+ * the wall clock did since).
+ */
+static void cl_show_when(struct seq_file *m, time64_t real, time64_t boot,
+			 time64_t now)
+{
+	struct tm tm;
+
+	time64_to_tm(real, 0, &tm);
+	seq_printf(m, "%04ld-%02d-%02dT%02d:%02d:%02dZ ago %lld",
+		   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		   tm.tm_min, tm.tm_sec, max_t(time64_t, now - boot, 0));
+}
+
+/*
+ * The header, three lines a parser of the key lines skips as comments:
+ *   # since TIME ago S
+ *   # record N [src|dst ADDRESS/PREFIX at TIME ago S [zone N]]
+ *   # histogram [RANGE:KEYS ...]
+ * since: the name was created or last cleared; record: the highest peak a
+ * key reached since, which key and when (only "record 0" if none);
+ * histogram: how many keys hold 1, 2-3, 4-7, ... connections now, up to
+ * the highest range a key is in (nothing if none holds any).
+ */
+static void cl_listing_header(struct seq_file *m, const struct cl_listing *l)
+{
+	const struct cl_record *rec = &l->record.rec;
+	int i, top = -1;
+	u64 low;
+
+	seq_puts(m, "# since ");
+	cl_show_when(m, l->since_real, l->since_boot, l->now);
+	seq_printf(m, "\n# record %u", rec->peak);
+	if (rec->peak) {
+		seq_putc(m, ' ');
+		cl_show_key(m, &rec->id, &l->record.cfg.mask,
+			    l->record.cfg.daddr);
+		seq_puts(m, " at ");
+		cl_show_when(m, rec->real, rec->boot, l->now);
+		if (rec->id.zone)
+			seq_printf(m, " zone %u", rec->id.zone);
+	}
+	seq_puts(m, "\n# histogram");
+	for (i = 0; i < CL_HOLDING_BUCKETS; i++)
+		if (l->holding[i])
+			top = i;
+	for (i = 0; i <= top; i++) {
+		low = 1ULL << i;
+		if (i)
+			seq_printf(m, " %llu-%llu", low, 2 * low - 1);
+		else
+			seq_puts(m, " 1");
+		seq_printf(m, ":%u", l->holding[i]);
+	}
+	seq_putc(m, '\n');
+}
+
+/* One line per key:  src|dst ADDRESS/PREFIX conns N peak N over N [zone N] */
 static int cl_listing_show(struct seq_file *m, void *v)
 {
 	const struct cl_line *line = v;
 	const struct cl_key_report *r = &line->report;
-	bool v6 = r->id.family == NFPROTO_IPV6;
-	int plen = cl_mask_prefix(line->mask.ip6, v6 ? 4 : 1);
 
-	seq_printf(m, "%s ", line->daddr ? "dst" : "src");
-	if (v6)
-		seq_printf(m, "%pI6c/", r->id.addr);
-	else
-		seq_printf(m, "%pI4/", r->id.addr);
-	if (plen >= 0)
-		seq_printf(m, "%d", plen);
-	else if (v6)
-		seq_printf(m, "%pI6c", line->mask.ip6);
-	else
-		seq_printf(m, "%pI4", &line->mask.ip);
+	if (v == SEQ_START_TOKEN) {
+		cl_listing_header(m, m->private);
+		return 0;
+	}
+	cl_show_key(m, &r->id, &line->mask, line->daddr);
 	seq_printf(m, " conns %u peak %u over %u", r->conns, r->peak, r->over);
 	if (r->id.zone)
 		seq_printf(m, " zone %u", r->id.zone);
@@ -310,11 +425,20 @@ static bool cl_part_listed(const struct cl_name *cname,
 	       !cl_family_used(cname, part->cfg.family);
 }
 
+/* The name's record starts afresh now.  Caller holds cname->lock. */
+static void cl_name_since_now(struct cl_name *cname)
+{
+	cname->since_real = ktime_get_real_seconds();
+	cname->since_boot = ktime_get_boottime_seconds();
+	cname->freed.rec.peak = 0;
+}
+
 static int cl_listing_open(struct inode *inode, struct file *file)
 {
 	struct cl_name *cname = cl_pde_data(inode);
 	struct cl_listing *l;
 	struct cl_part *part;
+	struct cl_record rec;
 	int err = 0;
 
 	l = __seq_open_private(file, &cl_listing_ops, sizeof(*l));
@@ -330,6 +454,19 @@ static int cl_listing_open(struct inode *inode, struct file *file)
 		if (err)
 			break;
 	}
+	/*
+	 * After the reports, which raise it to any count they found above
+	 * its key's peak: no key is listed with a peak above the record.
+	 * Every part's, listed or not: each counted since the name's start.
+	 */
+	l->record = cname->freed;
+	list_for_each_entry(part, &cname->parts, list) {
+		cl_table_record(part->table, &rec);
+		cl_record_merge(&l->record, &rec, &part->cfg);
+	}
+	l->since_real = cname->since_real;
+	l->since_boot = cname->since_boot;
+	l->now = ktime_get_boottime_seconds();
 	mutex_unlock(&cname->lock);
 	if (err) {
 		kvfree(l->lines);
@@ -348,7 +485,8 @@ static int cl_listing_release(struct inode *inode, struct file *file)
 
 /*
  * Writing "clear" (one write, a newline after it or not) restarts the
- * peaks and over-limit counters of every part.  Anything else is refused
+ * peaks and over-limit counters of every part, and the name's record from
+ * the counts of its keys.  Anything else is refused
  * before anything changes: -EINVAL, or -EFAULT for a buffer that cannot
  * be read.
  */
@@ -368,6 +506,7 @@ static ssize_t cl_listing_write(struct file *file, const char __user *ubuf,
 	    (size == sizeof(buf) && buf[size - 1] != '\n'))
 		return -EINVAL;
 	mutex_lock(&cname->lock);
+	cl_name_since_now(cname);
 	list_for_each_entry(part, &cname->parts, list)
 		cl_table_report(part->table, true, NULL, NULL);
 	mutex_unlock(&cname->lock);
@@ -430,9 +569,13 @@ static void cl_name_free(struct cl_name *cname)
 static struct cl_name *cl_part_unlink(struct cl_part *part)
 {
 	struct cl_name *cname = part->cname;
+	struct cl_record rec;
 
 	part->gone = true;
 	mutex_lock(&cname->lock);
+	/* No rule counts in it any more: its record is final. */
+	cl_table_record(part->table, &rec);
+	cl_record_merge(&cname->freed, &rec, &part->cfg);
 	list_del_init(&part->list);
 	mutex_unlock(&cname->lock);
 	if (!list_empty(&cname->parts))
@@ -516,6 +659,7 @@ static struct cl_name *cl_name_create(struct net *net, struct cl_net *cn,
 	cname->cn = cn;
 	mutex_init(&cname->lock);
 	INIT_LIST_HEAD(&cname->parts);
+	cl_name_since_now(cname);
 	cname->stats = cl_netstats_get(net);
 	err = cl_name_publish(net, cname);
 	if (err) {

@@ -103,6 +103,7 @@ demo() {
 	if [ -n "$named" ]; then
 		title "who holds how many: the named table, listed"
 		run "$srv" cat /proc/net/xt_connlimit/$named
+		say "    (the header: since when, the highest count a key reached and when, how many keys hold 1, 2-3, ...)"
 		say "    (per key: connections held now, the peak admitted, packets found over a limit)"
 		run "$srv" cat /proc/net/stat/xt_connlimit
 		pause 1

@@ -693,6 +693,11 @@ for BACKEND in $BACKENDS; do
 		e2e named-netns "named table: the same name in two namespaces counts apart" case_named_netns
 		e2e named-perms "named table: file owner and mode from the module parameters" case_named_perms
 		e2e named-netns-gone "named table: goes with its namespace" case_named_netns_gone
+		# the record is the kernel's alone (named-restore reloads under
+		# both backends): one backend keeps make check short
+		if [ "$BACKEND" = legacy ]; then
+			e2e named-record "named table: the record (a burst that is over: count, key, time) survives reload, a freed part; histogram; clear" case_named_record
+		fi
 		e2e named-mixed "revision-1 rules of the stock extension listed and saved by ours" case_named_mixed_revisions
 		e2e netns-exit "a namespace whose rules hold thousands of connections goes at once" case_named_netns_exit
 	else

@@ -5,8 +5,9 @@
 # extension drives them (the stock one knows revision 1 only); the
 # in-kernel module has no revision 2, so they run on our variant only.
 #
-# A named table is listed in /proc/net/xt_connlimit/NAME of its namespace,
-# one line per key:  src|dst ADDRESS/PREFIX conns N peak N over N [zone N]
+# A named table is listed in /proc/net/xt_connlimit/NAME of its namespace:
+# three header lines ("# since ...", "# record ...", "# histogram ..."),
+# then one line per key:  src|dst ADDRESS/PREFIX conns N peak N over N [zone N]
 
 PARAMS=/sys/module/xt_connlimit/parameters
 
@@ -16,8 +17,9 @@ named_setup() {
 	use_our_ext
 }
 
-# listing NS NAME: the table's lines.
-listing() { nsx "$1" cat "/proc/net/xt_connlimit/$2"; }
+# listing NS NAME: the table's key lines (the header skipped, as a parser
+# of key lines does).
+listing() { nsx "$1" cat "/proc/net/xt_connlimit/$2" | awk '!/^#/'; }
 
 # key_line NS NAME KEY: the listing's line for KEY ("src 198.18.1.0/24").
 key_line() { listing "$1" "$2" | grep -F -- "$3 " || true; }
@@ -153,6 +155,163 @@ case_named_grace() {
 	grace_period 60
 	out=$(nsx "$s" cat /proc/net/stat/xt_connlimit)
 	grep -qx "named_tables 0" <<<"$out" || fail "/proc/net/stat/xt_connlimit after the grace period: $out"
+}
+
+# ---------------------------------------------------------- the record
+
+# read_header NS NAME: the listing in H_ALL, its header lines' words after
+# "# since", "# record" and "# histogram" in H_SINCE, H_RECORD and H_HIST,
+# and the first word after "#" of each header line, in order, in H_WORDS;
+# H_BEFORE and H_NOW are the wall clock (seconds) before and after the read.
+read_header() {
+	local line
+	printf -v H_BEFORE '%(%s)T' -1
+	H_ALL=$(nsx "$1" cat "/proc/net/xt_connlimit/$2") || return 1
+	printf -v H_NOW '%(%s)T' -1
+	H_SINCE='' H_RECORD='' H_HIST='' H_WORDS=''
+	while read -r line; do
+		case $line in
+		"# since "*) H_SINCE=${line#"# since "} ;;
+		"# record "*) H_RECORD=${line#"# record "} ;;
+		"# histogram") ;;
+		"# histogram "*) H_HIST=${line#"# histogram "} ;;
+		"#"*) ;;
+		*) continue ;;
+		esac
+		line=${line#"# "}
+		H_WORDS+="${H_WORDS:+ }${line%% *}"
+	done <<<"$H_ALL"
+}
+
+# iso_utc SECONDS: the wall-clock second as the listing writes it.
+iso_utc() { TZ=UTC0 printf '%(%Y-%m-%dT%H:%M:%SZ)T' "$1"; }
+
+# when_within "TIME ago S" T0 T1: TIME is one of the seconds T0 to T1 (wall
+# clock), and S the seconds from it to the read (H_BEFORE to H_NOW; each
+# clock read in whole seconds, so give or take one).
+when_within() {
+	local -a w
+	local t iso ok=''
+	read -ra w <<<"$1"
+	for ((t = $2; t <= $3; t++)); do
+		TZ=UTC0 printf -v iso '%(%Y-%m-%dT%H:%M:%SZ)T' "$t"
+		[ "${w[0]}" = "$iso" ] && ok=$t
+	done
+	[ -n "$ok" ] ||
+		{ fail "'${w[0]}' is not between $(iso_utc "$2") and $(iso_utc "$3")"; return 1; }
+	if [ "${w[1]}" != ago ] || [ "${w[2]}" -lt $((H_BEFORE - ok - 1)) ] ||
+		[ "${w[2]}" -gt $((H_NOW - ok + 1)) ]; then
+		fail "'$1': expected 'ago' $((H_BEFORE - ok - 1)) to $((H_NOW - ok + 1)) s (read at $(iso_utc "$H_NOW"))"
+		return 1
+	fi
+}
+
+# expect_record NS NAME "PEAK KEY" T0 T1: the record is PEAK, reached by
+# KEY ("src ADDRESS/PREFIX") between the wall-clock seconds T0 and T1.
+expect_record() {
+	read_header "$1" "$2"
+	log "$(paste -s -d '|' <<<"$H_ALL")"
+	[ "${H_RECORD%% at *}" = "$3" ] ||
+		{ fail "/proc/net/xt_connlimit/$2: expected '# record $3 at ...', got '# record $H_RECORD'"; return 1; }
+	when_within "${H_RECORD#* at }" "$4" "$5"
+}
+
+# record_at: the time of the record read last.
+record_at() {
+	local r=${H_RECORD#* at }
+	echo "${r%% *}"
+}
+
+# hist_is NS NAME "RANGE:KEYS ...": the histogram says so.
+hist_is() { read_header "$1" "$2" && [ "$H_HIST" = "$3" ]; }
+
+# ns_tables_is NS N: N counting tables (a named table's parts) in NS.
+ns_tables_is() { nsx "$1" grep -qx "tables $2" /proc/net/stat/xt_connlimit; }
+
+# A burst that is over is still reported, count, key and time, after its
+# key went; the histogram counts the keys by the connections they hold
+# now; the record survives a reload of the rules and the part that holds
+# it being freed; writing "clear" restarts it from the keys' counts.
+case_named_record() {
+	local c s rules t0 t1 at
+	named_setup
+	topo c s
+	rules="*filter
+-A INPUT -p tcp --syn --dport 80 -m connlimit --connlimit-above 100 --connlimit-name audit
+COMMIT"
+	printf -v t0 '%(%s)T' -1
+	xt_restore 4 "$s" <<<"$rules"
+	xt_restore 6 "$s" <<<"$rules"
+	printf -v t1 '%(%s)T' -1
+	read_header "$s" audit
+	[ "$H_WORDS" = "since record histogram" ] && [ "$H_RECORD" = 0 ] && [ -z "$H_HIST" ] ||
+		fail "a new table's header: '$(paste -s -d '|' <<<"$H_ALL")'"
+	when_within "$H_SINCE" "$t0" "$t1"
+
+	# a burst of 6 from one address, over before anyone looks
+	fam_addrs 4
+	client_start a "$c" "${CLI[0]}" "${SRV[0]}" 80
+	printf -v t0 '%(%s)T' -1
+	expect_open a 6 6 0
+	printf -v t1 '%(%s)T' -1
+	client_close a 6
+	busywait 10000 key_unlisted "$s" audit "src ${CLI[0]}/32" ||
+		fail "the burst's key still listed 10 s after it closed: $(listing "$s" audit | paste -s -d '|')"
+	expect_record "$s" audit "6 src ${CLI[0]}/32" "$t0" "$t1"
+	[ "$H_HIST" = "" ] || fail "no key holds a connection, yet the histogram is '$H_HIST'"
+
+	# keys holding 1, 2, 3, 4 (IPv4) and 9 (IPv6) connections; the IPv6
+	# key's 9 is the new record
+	expect_open a 1 1 0
+	client_start b "$c" "${CLI[1]}" "${SRV[0]}" 80
+	client_start d "$c" "${CLI[2]}" "${SRV[0]}" 80
+	client_start x "$c" "${CLI[3]}" "${SRV[0]}" 80
+	expect_open b 2 2 0
+	expect_open d 3 3 0
+	expect_open x 4 4 0
+	fam_addrs 6
+	client_start e "$c" "${CLI[0]}" "${SRV[0]}" 80
+	printf -v t0 '%(%s)T' -1
+	expect_open e 9 9 0
+	printf -v t1 '%(%s)T' -1
+	busywait 5000 hist_is "$s" audit "1:1 2-3:2 4-7:1 8-15:1" ||
+		fail "expected '# histogram 1:1 2-3:2 4-7:1 8-15:1': $(paste -s -d '|' <<<"$H_ALL")"
+	expect_record "$s" audit "9 src ${CLI[0]}/128" "$t0" "$t1"
+	at=$(record_at)
+
+	# a reload of every rule: the same record
+	nsx "$s" "$(restore_cmd 4)" <<<"$rules"
+	nsx "$s" "$(restore_cmd 6)" <<<"$rules"
+	expect_record "$s" audit "9 src ${CLI[0]}/128" "$t0" "$t1"
+	[ "$(record_at)" = "$at" ] ||
+		fail "after the reload the record is dated $(record_at), before it $at"
+
+	# the IPv6 rule counts by /64 from now on (a connection of e's under
+	# it): its /128 part, which reached the record, is freed after the
+	# grace period, and the record stays
+	ns_tables_is "$s" 2 || fail "expected 2 tables: $(nsx "$s" cat /proc/net/stat/xt_connlimit | paste -s -d ' ')"
+	grace_period 3
+	nsx "$s" "$(restore_cmd 6)" <<<"${rules/--connlimit-name/--connlimit-mask 64 --connlimit-name}"
+	ns_tables_is "$s" 3 || fail "expected 3 tables after the reload by /64 (grace period 3 s): $(nsx "$s" cat /proc/net/stat/xt_connlimit | paste -s -d ' ')"
+	expect_open e 1 1 0
+	busywait 10000 ns_tables_is "$s" 2 ||
+		fail "the /128 part not freed 10 s after its last rule went (grace period 3 s): $(nsx "$s" cat /proc/net/stat/xt_connlimit | paste -s -d ' ')"
+	grace_period 60
+	expect_record "$s" audit "9 src ${CLI[0]}/128" "$t0" "$t1"
+	[ "$(record_at)" = "$at" ] ||
+		fail "after the part went the record is dated $(record_at), before it $at"
+	expect_key "$s" audit "src ${CLI[0]%1}/64" "conns 1 peak 1 over 0"
+
+	# clear: the record restarts from the counts held now, the highest
+	# the IPv4 key's 4 (e's 9 others are not counted by /64)
+	printf -v t0 '%(%s)T' -1
+	nsx "$s" sh -c 'echo clear >/proc/net/xt_connlimit/audit' ||
+		fail "writing 'clear' to /proc/net/xt_connlimit/audit failed"
+	printf -v t1 '%(%s)T' -1
+	fam_addrs 4
+	expect_record "$s" audit "4 src ${CLI[3]}/32" "$t0" "$t1"
+	when_within "$H_SINCE" "$t0" "$t1"
+	[ "$H_HIST" = "1:2 2-3:2 4-7:1" ] || fail "after clear: '# histogram $H_HIST', expected '1:2 2-3:2 4-7:1'"
 }
 
 # restore_cmd FAMILY: ip(6)tables-restore of the current backend.
