@@ -117,11 +117,14 @@ docs_exec() {
 }
 
 # docs_save FAMILY: the family's rules as *-save prints them, without its
-# comment lines and counters.
+# comment lines and counters, the tables in name order (legacy lists them
+# in the order they were first used).
 docs_save() {
 	local t=iptables
 	[ "$1" = 6 ] && t=ip6tables
-	"$t-$BACKEND-save" | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]$//'
+	"$t-$BACKEND-save" | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]$//' |
+		awk '/^\*/ { name = $0 } { printf "%s\t%06d\t%s\n", name, NR, $0 }' |
+		LC_ALL=C sort -t "$(printf '\t')" -k1,1 -k2,2n | cut -f3-
 }
 
 # docs_families I: 4 and/or 6, the families the example adds rules to.

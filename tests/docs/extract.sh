@@ -10,7 +10,8 @@
 #
 # KIND comes from the example's marker (see tests/docs/run.sh for what
 # each kind means):
-#   Markdown: a fenced block (```) whose opening fence follows the line
+#   Markdown: a fenced block (```, indented or not) whose opening fence
+#             follows the line
 #             <!-- example: KIND [WORDS...] -->
 #   roff:     a .nf/.fi or .EX/.EE block after a line
 #             .\" example: KIND [WORDS...]
@@ -31,20 +32,23 @@ args='-|/|[0-9]|http|install|status|create|add|save|list|xt_connlimit|cat '
 extract_md() { # FILE
 	awk -v file="$1" -v cmds="^($cmds)( +($args)|\$)" '
 	function marker(s) {
-		if (s ~ /^<!-- example: .* -->[ \t]*$/) {
-			sub(/^<!-- example: /, "", s)
+		if (s ~ /^[ \t]*<!-- example: .* -->[ \t]*$/) {
+			sub(/^[ \t]*<!-- example: /, "", s)
 			sub(/ -->[ \t]*$/, "", s)
 			return s
 		}
 		return ""
 	}
-	infence && /^```/ { print "@@end"; infence = 0; prev = ""; next }
-	infence { print; next }
-	/^```/ {
+	# a fence may be indented (in a list item); its lines lose as much
+	infence && /^[ \t]*```/ { print "@@end"; infence = 0; prev = ""; next }
+	infence { line = $0; if (substr(line, 1, ind) ~ /^[ \t]*$/) line = substr(line, ind + 1); print line; next }
+	/^[ \t]*```/ {
 		m = marker(prev)
 		if (m == "") m = "-"
 		print "@@example " file " " NR " " m
 		infence = 1
+		match($0, /^[ \t]*/)
+		ind = RLENGTH
 		pending = ""
 		next
 	}

@@ -24,7 +24,8 @@
 #   server  a recipe's server side, on the host (nft backend): a namespace
 #           holding 198.18.0.1/15 and 2001:db8::1/48 with an HTTP server
 #           (busybox httpd) on port 80 serving / (a short page) and /big
-#           (200 KiB); a new server block starts a new server
+#           (200 KiB); a new server block starts a new server, unless it
+#           has the word "same" (then it runs where the last one did)
 #   client  a recipe's client side, on the host: a namespace holding
 #           198.18.1.1-3 and 198.18.2.1 (/15), 2001:db8:0:1::1-3 and
 #           2001:db8:0:2::1 (/48), joined to the last server by a veth
@@ -259,7 +260,10 @@ main() {
 		ours)
 			n_guest=$((n_guest + 1)) ;;
 		server)
-			if recipe_start >"$WORK/recipe.log" 2>&1; then
+			if docs_has_word "$i" same && [ -n "$SRV" ]; then
+				tap_case "$where: recipe server, same server (host, in-kernel connlimit)" \
+					case_recipe "$i" SRV
+			elif recipe_start >"$WORK/recipe.log" 2>&1; then
 				tap_case "$where: recipe server (host, in-kernel connlimit)" \
 					case_recipe "$i" SRV
 			else
