@@ -6,7 +6,8 @@
 # our module, for each backend, each in a fresh namespace: every command
 # succeeds, -C finds every rule added, each family's rules round-trip
 # through save and restore (examples-lib.sh: docs_run_rules).  Then the
-# module must unload cleanly.
+# module must unload cleanly.  First, the messages the man page's
+# TROUBLESHOOTING quotes are checked against what this boot prints.
 
 # shellcheck source=../guest/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -22,10 +23,69 @@ docs_in_ns() {
 	nsx "$ns" "$@"
 }
 
+NO_CL=/etc/modprobe.d/docs-no-connlimit.conf
+
+# has OUTPUT LINE: OUTPUT holds LINE as a whole line.
+has() {
+	grep -qxF -- "$2" <<<"$1" || fail "expected the line '$2' in: $1"
+}
+
+# The messages xt_connlimit(8) TROUBLESHOOTING quotes, as this boot's
+# iptables (Debian's) and kmod print them: a kernel whose connlimit match
+# cannot load (an install command in modprobe.d that fails stands for a
+# module that is missing), with iptables' own extension and with ours;
+# then insmod of ours over the kernel's own module.
+case_messages() {
+	local a out rule="-A INPUT -p tcp --syn --dport 22 -m connlimit --connlimit-above 3 -j REJECT"
+	local be t kdir=/lib/modules/$(uname -r)
+	[ "$(module_is)" = none ] || fail "xt_connlimit loaded before the case ($(module_is))"
+	mkdir -p /etc/modprobe.d
+	echo "install xt_connlimit /bin/false" >"$NO_CL"
+	mkns a
+	for t in iptables ip6tables; do
+		# shellcheck disable=SC2086  # the rule, split on purpose
+		out=$(nsx "$a" $t-legacy $rule 2>&1) && fail "$t-legacy accepted a connlimit rule with no module"
+		has "$out" "Warning: Extension connlimit revision 0 not supported, missing kernel module?"
+		has "$out" "$t: No chain/target/match by that name."
+		# shellcheck disable=SC2086
+		out=$(nsx "$a" $t-nft $rule 2>&1) && fail "$t-nft accepted a connlimit rule with no module"
+		has "$out" "$($t-nft -V):  RULE_APPEND failed (No such file or directory): rule in chain INPUT"
+	done
+	(
+		use_our_ext
+		for be in legacy nft; do
+			# shellcheck disable=SC2086
+			out=$(nsx "$a" iptables-$be $rule 2>&1) && fail "iptables-$be (our extension) accepted a connlimit rule with no module"
+			has "$out" "Warning: Extension connlimit is not supported, missing kernel module?"
+			has "$out" "$(iptables-$be -V): Couldn't load match \`connlimit':No such file or directory"
+		done
+	)
+	rm -f "$NO_CL"
+	[ "$(module_is)" = none ] || fail "xt_connlimit loaded although modprobe could not ($(module_is))"
+	modprobe nf_conncount
+	insmod "$(find "$kdir/kernel" -name 'xt_connlimit.ko*' | head -n 1)"
+	[ "$(module_is)" = intree ] || fail "insmod of the kernel's own module loaded $(module_is)"
+	[ "$(grep -c '^connlimit$' /proc/net/ip_tables_matches)" = 1 ] ||
+		fail "the kernel's own module: /proc/net/ip_tables_matches lists connlimit $(grep -c '^connlimit$' /proc/net/ip_tables_matches) times, expected 1"
+	out=$(insmod "$kdir/updates/xt_connlimit.ko" 2>&1) && fail "insmod of ours over the kernel's own succeeded"
+	has "$out" "insmod: ERROR: could not insert module $kdir/updates/xt_connlimit.ko: File exists"
+	out=$(modprobe xt_connlimit 2>&1) || fail "modprobe with the kernel's own loaded failed: $out"
+	[ -z "$out" ] || fail "modprobe with the kernel's own loaded said: $out"
+	[ "$(module_is)" = intree ] || fail "modprobe replaced the loaded module ($(module_is))"
+	rmmod xt_connlimit
+}
+
 case_module() {
+	rm -f "$NO_CL"
 	modprobe xt_connlimit || fail "modprobe xt_connlimit failed"
 	[ "$(module_is)" = ours ] || fail "modprobe loaded the $(module_is) xt_connlimit, not ours"
 	[ -s "$EXAMPLES" ] || fail "no examples given ($EXAMPLES)"
+}
+
+# with ours: revisions 1 and 2
+case_matches() {
+	[ "$(grep -c '^connlimit$' /proc/net/ip_tables_matches)" = 2 ] ||
+		fail "ours: /proc/net/ip_tables_matches lists connlimit $(grep -c '^connlimit$' /proc/net/ip_tables_matches) times, expected 2"
 }
 
 case_example() { # I
@@ -43,7 +103,9 @@ case_unload() {
 	busywait 10000 rmmod xt_connlimit 2>/dev/null || fail "rmmod xt_connlimit refused"
 }
 
+run_case "!messages" "docs: the messages TROUBLESHOOTING quotes (no connlimit module; insmod over the kernel's)" case_messages
 run_case "!module" "docs: our module loads, examples present" case_module
+run_case "!matches" "docs: /proc/net/ip_tables_matches lists our two revisions" case_matches
 docs_read "$EXAMPLES"
 for BACKEND in $BACKENDS; do
 	export BACKEND

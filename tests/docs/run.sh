@@ -23,8 +23,9 @@
 #           /proc/net/xt_connlimit): in the guest only, both backends
 #   server  a recipe's server side, on the host (nft backend): a namespace
 #           holding 198.18.0.1/15 and 2001:db8::1/48 with an HTTP server
-#           (busybox httpd) on port 80 serving / (a short page) and /big
-#           (200 KiB); a new server block starts a new server, unless it
+#           (busybox httpd) on port 80 serving / (a short page) and
+#           /cgi-bin/slow (a page that takes 3 s, so its connection stays
+#           open meanwhile); a new server block starts a new server, unless it
 #           has the word "same" (then it runs where the last one did)
 #   client  a recipe's client side, on the host: a namespace holding
 #           198.18.1.1-3 and 198.18.2.1 (/15), 2001:db8:0:1::1-3 and
@@ -154,7 +155,10 @@ recipe_start() {
 	} | ip -n "$CLI" -b -
 	mkdir -p "$WORK/www"
 	echo ok >"$WORK/www/index.html"
-	head -c 204800 /dev/zero >"$WORK/www/big"
+	mkdir -p "$WORK/www/cgi-bin"
+	printf '#!/bin/sh\nsleep 3\nprintf "Content-Type: text/plain\\r\\n\\r\\nok\\n"\n' \
+		>"$WORK/www/cgi-bin/slow"
+	chmod +x "$WORK/www/cgi-bin/slow"
 	ip netns exec "$SRV" busybox httpd -f -p 80 -h "$WORK/www" &
 	disown $!
 	local n
