@@ -73,7 +73,7 @@ docs_expected() {
 # goes to DIR/out (and nothing keeps the caller's stdout or stderr open,
 # so background jobs of the example do not hold up the caller).
 docs_script() {
-	printf 'DOCS_REC=%q DOCS_FAIL=%q\n' "$2/rec" "$2/fail"
+	printf 'BACKEND=%q DOCS_REC=%q DOCS_FAIL=%q\n' "$BACKEND" "$2/rec" "$2/fail"
 	printf 'exec >>%q 2>&1 </dev/null\n' "$2/out"
 	cat <<-'EOF'
 	set -e -o pipefail
@@ -106,11 +106,11 @@ docs_script() {
 # what failed and what the commands printed.
 docs_exec() {
 	local ns=$1 i=$2 d=$3
-	rm -f "$d/rec" "$d/out" "$d/fail" "$d"/saved*
+	rm -f "$d/rec" "$d/out" "$d/fail" "$d"/saved* "$d"/back* "$d/ipset"
 	: >"$d/rec"
 	: >"$d/out"
 	docs_script "$i" "$d" >"$d/script"
-	docs_in_ns "$ns" env BACKEND="$BACKEND" bash "$d/script" && return 0
+	docs_in_ns "$ns" bash "$d/script" && return 0
 	if [ -s "$d/fail" ]; then cat "$d/fail"; else echo "the example's script failed"; fi
 	sed 's/^/out: /' "$d/out"
 	return 1
@@ -118,21 +118,34 @@ docs_exec() {
 
 # docs_save FAMILY: the family's rules as *-save prints them, without its
 # comment lines and counters, the tables in name order (legacy lists them
-# in the order they were first used).
+# in the order they were first used).  No process but *-save: under TCG
+# every one costs.
 docs_save() {
-	local t=iptables
+	local t=iptables l name= n
+	local -A block=()
 	[ "$1" = 6 ] && t=ip6tables
-	"$t-$BACKEND-save" | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]$//' |
-		awk '/^\*/ { name = $0 } { printf "%s\t%06d\t%s\n", name, NR, $0 }' |
-		LC_ALL=C sort -t "$(printf '\t')" -k1,1 -k2,2n | cut -f3-
+	while IFS= read -r l; do
+		case $l in
+		"#"*) continue ;;
+		"*"*) name=$l ;;
+		esac
+		[[ $l =~ ^(:.*)\[[0-9]+:[0-9]+\]$ ]] && l=${BASH_REMATCH[1]}
+		block[$name]+="$l"$'\n'
+	done < <("$t-$BACKEND-save")
+	for n in "*filter" "*mangle" "*nat" "*raw" "*security"; do
+		[ -n "${block[$n]+set}" ] && printf '%s' "${block[$n]}"
+		unset "block[$n]"
+	done
+	for n in "${!block[@]}"; do printf '%s' "${block[$n]}"; done
 }
 
 # docs_families I: 4 and/or 6, the families the example adds rules to.
 docs_families() {
-	local c
+	local c f=
 	c=$(docs_commands "$1")
-	case $c in *iptables*) echo 4 ;; esac
-	case $c in *ip6tables*) echo 6 ;; esac
+	case $c in *iptables*) f=4 ;; esac
+	case $c in *ip6tables*) f+=" 6" ;; esac
+	echo $f
 }
 
 # docs_check_rules REC: every rule REC noted is found again by -C, so
@@ -163,24 +176,33 @@ docs_check_rules() {
 	done <"$1"
 }
 
-# docs_roundtrip FAMILY SAVED OTHER_NS: the rules saved (SAVED, from the
-# example's namespace) restore into OTHER_NS and save back the same.
-docs_roundtrip() {
-	local fam=$1 saved=$2 ns=$3 t=iptables back out
-	[ "$fam" = 6 ] && t=ip6tables
-	# the example's ipsets first: rules naming a set need it
-	if command -v ipset >/dev/null && [ -s "$saved.ipset" ]; then
-		out=$(docs_in_ns "$ns" ipset -exist restore <"$saved.ipset" 2>&1) ||
+# docs_after DIR FAMILIES (run in the example's namespace): -C finds each
+# rule (docs_check_rules), then each family's rules are saved to
+# DIR/savedFAMILY and the ipsets to DIR/ipset.
+docs_after() {
+	local d=$1 fam
+	shift
+	docs_check_rules "$d/rec" || return 1
+	for fam in "$@"; do docs_save "$fam" >"$d/saved$fam"; done
+	if command -v ipset >/dev/null; then ipset save >"$d/ipset" 2>/dev/null || :; fi
+}
+
+# docs_restore DIR FAMILIES (run in a fresh namespace): the sets and the
+# saved rules restore, and save back to DIR/backFAMILY.
+docs_restore() {
+	local d=$1 fam t out
+	shift
+	if [ -s "$d/ipset" ]; then
+		out=$(ipset -exist restore <"$d/ipset" 2>&1) ||
 			{ echo "ipset restore of the example's sets failed: $out"; return 1; }
 	fi
-	out=$(docs_in_ns "$ns" "$t-$BACKEND-restore" <"$saved" 2>&1) ||
-		{ echo "$t-$BACKEND-restore of the saved rules failed: $out"; return 1; }
-	back=$(docs_in_ns "$ns" bash -c "$(declare -f docs_save); BACKEND=$BACKEND docs_save $fam")
-	if [ "$back" != "$(cat "$saved")" ]; then
-		echo "IPv$fam rules do not round-trip through $t-save and -restore:"
-		diff -u "$saved" <(printf '%s\n' "$back") | sed 's/^/  /'
-		return 1
-	fi
+	for fam in "$@"; do
+		t=iptables
+		[ "$fam" = 6 ] && t=ip6tables
+		out=$("$t-$BACKEND-restore" <"$d/saved$fam" 2>&1) ||
+			{ echo "$t-$BACKEND-restore of the saved rules failed: $out"; return 1; }
+		docs_save "$fam" >"$d/back$fam"
+	done
 }
 
 # docs_run_rules I NS OTHER_NS DIR: run example I (kind rules or ours) in
@@ -188,16 +210,20 @@ docs_roundtrip() {
 # family's rules round-trip through save and restore (into OTHER_NS).
 # Transcript output is compared unless the marker says sample-output.
 docs_run_rules() {
-	local i=$1 ns=$2 other=$3 d=$4 fam got want
+	local i=$1 ns=$2 other=$3 d=$4 fam fams got want fns
 	docs_exec "$ns" "$i" "$d" || return 1
-	docs_in_ns "$ns" bash -c "$(declare -f docs_check_rules); BACKEND=$BACKEND docs_check_rules $d/rec" ||
-		return 1
-	for fam in $(docs_families "$i"); do
-		docs_in_ns "$ns" bash -c "$(declare -f docs_save); BACKEND=$BACKEND docs_save $fam" >"$d/saved$fam"
-		if command -v ipset >/dev/null; then
-			docs_in_ns "$ns" ipset save >"$d/saved$fam.ipset" 2>/dev/null || true
+	fams=$(docs_families "$i")
+	fns="$(declare -f docs_check_rules docs_save docs_after docs_restore); BACKEND=$BACKEND"
+	# shellcheck disable=SC2086  # the families, split on purpose
+	docs_in_ns "$ns" bash -c "$fns; docs_after $d $fams" || return 1
+	# shellcheck disable=SC2086
+	docs_in_ns "$other" bash -c "$fns; docs_restore $d $fams" || return 1
+	for fam in $fams; do
+		if [ "$(<"$d/saved$fam")" != "$(<"$d/back$fam")" ]; then
+			echo "IPv$fam rules do not round-trip through save and restore:"
+			diff -u "$d/saved$fam" "$d/back$fam" | sed 's/^/  /'
+			return 1
 		fi
-		docs_roundtrip "$fam" "$d/saved$fam" "$other" || return 1
 	done
 	if docs_has_word "$i" transcript && ! docs_has_word "$i" sample-output; then
 		want=$(docs_expected "$i")

@@ -17,8 +17,9 @@
 # KIND says where and how the example runs:
 #   rules   commands any connlimit runs (revision 1): on the host, whose
 #           kernel has its own connlimit, in a fresh network namespace
-#           (ip netns), and in the qemu guest with our module; each with
-#           the legacy and the nft backend, iptables loading our extension
+#           (ip netns), with the legacy and the nft backend, iptables
+#           loading our extension; with DOCS_GUEST_RULES=1 (make stress)
+#           also in the qemu guest with our module (nft backend)
 #   ours    commands that need our module (--connlimit-name, revision 2,
 #           /proc/net/xt_connlimit): in the guest only, both backends
 #   server  a recipe's server side, on the host (nft backend): a namespace
@@ -58,7 +59,8 @@
 #
 # The guest part is one boot of the first installed kernel (DOCS_KVER to
 # choose), variant ours, through tests/qemu/run-suite.sh with
-# tests/docs/guest.sh; --no-guest leaves it out.  Needs root,
+# tests/docs/guest.sh, which also checks the messages the man page's
+# TROUBLESHOOTING quotes; --no-guest leaves it out.  Needs root,
 # userspace/libxt_connlimit.so (built here) and, for the guest,
 # build/<kver>/kernel/xt_connlimit.ko (make modules-all).
 set -u
@@ -197,7 +199,7 @@ run_guest() { # EXAMPLES
 	fi
 	cp "$1" "$WORK/docs-examples.txt"
 	TESTBED_SUITE=$HERE/guest.sh TESTBED_NAME=docs TESTBED_TIMEOUT=600 \
-	TESTBED_GUEST_ARGS="-a $HERE/examples-lib.sh -a $WORK/docs-examples.txt" \
+	TESTBED_GUEST_ARGS="-a $HERE/examples-lib.sh -a $WORK/docs-examples.txt -e DOCS_GUEST_RULES=${DOCS_GUEST_RULES:-0}" \
 		"$ROOT/tests/qemu/run-suite.sh" "$kver" ours
 }
 
