@@ -63,6 +63,9 @@
 # TROUBLESHOOTING quotes; --no-guest leaves it out.  Needs root,
 # userspace/libxt_connlimit.so (built here) and, for the guest,
 # build/<kver>/kernel/xt_connlimit.ko (make modules-all).
+# The body is one compound command, so bash parses all of it before running
+# any: editing this file while a run is under way cannot derail that run.
+{
 set -u
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -128,7 +131,7 @@ skip_reason() {
 case_rules_host() { # I
 	local a b rc
 	mkns a b || { rmns; return 1; }
-	docs_run_rules "$1" "$a" "$b" "$WORK/run"
+	docs_run_rules "$1" "$a" "$b" "$RUN"
 	rc=$?
 	rmns
 	return $rc
@@ -155,13 +158,13 @@ recipe_start() {
 		done
 		echo "link set c0 up"
 	} | ip -n "$CLI" -b -
-	mkdir -p "$WORK/www"
-	echo ok >"$WORK/www/index.html"
-	mkdir -p "$WORK/www/cgi-bin"
+	mkdir -p "$RUN/www"
+	echo ok >"$RUN/www/index.html"
+	mkdir -p "$RUN/www/cgi-bin"
 	printf '#!/bin/sh\nsleep 3\nprintf "Content-Type: text/plain\\r\\n\\r\\nok\\n"\n' \
-		>"$WORK/www/cgi-bin/slow"
-	chmod +x "$WORK/www/cgi-bin/slow"
-	ip netns exec "$SRV" busybox httpd -f -p 80 -h "$WORK/www" &
+		>"$RUN/www/cgi-bin/slow"
+	chmod +x "$RUN/www/cgi-bin/slow"
+	ip netns exec "$SRV" busybox httpd -f -p 80 -h "$RUN/www" &
 	disown $!
 	local n
 	for n in $(seq 50); do
@@ -175,7 +178,7 @@ recipe_start() {
 # case_recipe I NS_VAR: run example I in the server's or the client's
 # namespace; a server block's rules must be found by -C.
 case_recipe() {
-	local i=$1 ns=${!2} d=$WORK/run got want
+	local i=$1 ns=${!2} d=$RUN got want
 	[ -n "$ns" ] || { echo "a client example with no server example before it"; return 1; }
 	BACKEND=nft docs_exec "$ns" "$i" "$d" || return 1
 	BACKEND=nft docs_in_ns "$ns" bash -c "$(declare -f docs_check_rules); BACKEND=nft docs_check_rules $d/rec" ||
@@ -197,17 +200,45 @@ run_guest() { # EXAMPLES
 			[ -d "/lib/modules/$kver" ] && break
 		done
 	fi
-	cp "$1" "$WORK/docs-examples.txt"
+	cp "$1" "$RUN/docs-examples.txt"
 	TESTBED_SUITE=$HERE/guest.sh TESTBED_NAME=docs TESTBED_TIMEOUT=600 \
-	TESTBED_GUEST_ARGS="-a $HERE/examples-lib.sh -a $WORK/docs-examples.txt -e DOCS_GUEST_RULES=${DOCS_GUEST_RULES:-0}" \
+	TESTBED_GUEST_ARGS="-a $HERE/examples-lib.sh -a $RUN/docs-examples.txt -e DOCS_GUEST_RULES=${DOCS_GUEST_RULES:-0}" \
 		"$ROOT/tests/qemu/run-suite.sh" "$kver" ours
+}
+
+# case_extractor: extract.sh sees what it must in a small document of
+# each format: a marked block (with its words), an unmarked one, a marker
+# with no block, a command outside any block.
+case_extractor() {
+	local d=$RUN/selftest got
+	mkdir -p "$d"
+	printf '%s\n' '<!-- example: rules -->' '```' 'iptables -L' '```' '' '```' 'x' '```' \
+		'<!-- example: ours -->' 'text' '' '    iptables -A INPUT -j DROP' >"$d/t.md"
+	printf '%s\n' '.SH X' '.\" example: client transcript' '.RS' '.nf' '$ nc \-v 198.18.0.1 80' '.fi' \
+		'.nf' 'y' '.fi' '.\" example: rules' 'text' '\fBiptables \-L\fP' >"$d/t.8"
+	got=$(cd "$d" && "$HERE/extract.sh" t.md t.8 | grep '^@@example' | cut -d' ' -f2-)
+	same "extract.sh records" "t.md 2 rules
+t.md 6 -
+t.md 9 orphan
+t.md 12 unfenced
+t.8 4 client transcript
+t.8 7 -
+t.8 10 orphan
+t.8 12 unfenced" "$got" || return 1
+	got=$(cd "$d" && "$HERE/extract.sh" t.8 | sed -n 2p)
+	same "roff escapes undone" '$ nc -v 198.18.0.1 80' "$got"
 }
 
 # ---- main ---------------------------------------------------------------
 
 main() {
-	local ex=$WORK/examples.txt i where kind cmd reason n_guest=0 be l rc=0
-	mkdir -p "$WORK/run"
+	local ex i where kind cmd reason n_guest=0 be l rc=0
+	mkdir -p "$WORK"
+	# this run's scratch files: runs of two worktrees' builds, or two at
+	# once, must not share them
+	RUN=$(mktemp -d "$WORK/run.XXXXXX")
+	trap 'rmns; rm -rf "$RUN"' EXIT
+	ex=$RUN/examples.txt
 	export XTABLES_LOCKFILE=$WORK/xtables.lock
 	(cd "$ROOT" && "$HERE/extract.sh" "${DOCS[@]}") >"$ex" || {
 		tap_result 1 "extract the examples" "tests/docs/extract.sh failed"
@@ -220,10 +251,11 @@ main() {
 		return 1
 	fi
 	SYS_XTLIBDIR=$(pkg-config --variable=xtlibdir xtables)
-	mkdir -p "$WORK/ours"
-	cp "$ROOT/userspace/libxt_connlimit.so" "$WORK/ours/"
-	export XTABLES_LIBDIR=$WORK/ours:$SYS_XTLIBDIR
+	mkdir -p "$RUN/ours"
+	cp "$ROOT/userspace/libxt_connlimit.so" "$RUN/ours/"
+	export XTABLES_LIBDIR=$RUN/ours:$SYS_XTLIBDIR
 
+	tap_case "extract.sh finds marked, unmarked and stray examples" case_extractor
 	docs_read "$ex"
 	echo "# ${#EX_WHERE[@]} examples in ${DOCS[*]}"
 	for i in "${!EX_WHERE[@]}"; do
@@ -269,12 +301,12 @@ main() {
 			if docs_has_word "$i" same && [ -n "$SRV" ]; then
 				tap_case "$where: recipe server, same server (host, in-kernel connlimit)" \
 					case_recipe "$i" SRV
-			elif recipe_start >"$WORK/recipe.log" 2>&1; then
+			elif recipe_start >"$RUN/recipe.log" 2>&1; then
 				tap_case "$where: recipe server (host, in-kernel connlimit)" \
 					case_recipe "$i" SRV
 			else
 				tap_result 1 "$where: recipe server (host, in-kernel connlimit)" \
-					"$(cat "$WORK/recipe.log")"
+					"$(cat "$RUN/recipe.log")"
 			fi
 			;;
 		client)
@@ -293,3 +325,5 @@ main() {
 }
 
 main
+exit
+}
