@@ -11,7 +11,9 @@
 # and exports XTABLES_LIBDIR so that iptables loads our extension.
 
 # docs_read FILE: the records of extract.sh into arrays EX_WHERE ("FILE:LINE"),
-# EX_KIND (the marker's first word), EX_WORDS (the rest) and EX_TEXT.
+# EX_KIND (the marker's first word), EX_WORDS (the rest) and EX_TEXT, for
+# the caller.
+# shellcheck disable=SC2034
 docs_read() {
 	local line n=-1 k
 	EX_WHERE=() EX_KIND=() EX_WORDS=() EX_TEXT=()
@@ -121,7 +123,7 @@ docs_exec() {
 # in the order they were first used).  No process but *-save: under TCG
 # every one costs.
 docs_save() {
-	local t=iptables l name= n
+	local t=iptables l name='' n
 	local -A block=()
 	[ "$1" = 6 ] && t=ip6tables
 	while IFS= read -r l; do

@@ -138,7 +138,7 @@ case_rules_host() { # I
 }
 
 # The recipe pair of namespaces: SRV (server) and CLI (client).
-SRV= CLI=
+SRV='' CLI=''
 recipe_start() {
 	local a
 	rmns
