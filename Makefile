@@ -18,8 +18,10 @@
 #   make stress          the stress suite in qemu on every installed kernel:
 #                        SYN flood, connect races, teardown under load,
 #                        hostile rule data (tests/stress; its short form
-#                        is part of "make check"), and 300 s of tests/fuzz
-#                        (libFuzzer over the extension; 60 s in "make check")
+#                        is part of "make check"), 300 s of tests/fuzz
+#                        (libFuzzer over the extension; 60 s in "make check"),
+#                        and the documentation's examples of revision-1 rules
+#                        in qemu on our module too (tests/docs)
 #   make diff            the differential generator in qemu (tests/diff): fixed
 #                        scenarios and eight seeds on every kernel, the in-tree
 #                        xt_connlimit against ours; SEED=N (or N,M,...) runs
@@ -216,6 +218,7 @@ demo:
 stress: modules-all userspace
 	tests/stress/run.sh long; rc=$$?; tests/stress/run.sh fault || rc=1; \
 	tests/diff/run.sh stress || rc=1; \
+	DOCS_GUEST_RULES=1 tests/docs/run.sh || rc=1; \
 	tests/fuzz/run.sh 300 || rc=1; exit $$rc
 
 matrix: userspace

@@ -19,6 +19,9 @@ pkgs=(
 	# host tests: unshare, diff, groff for the man page fragment, nft to
 	# load translations
 	util-linux diffutils groff-base nftables
+	# the documentation's examples (tests/docs): the recipes' everyday
+	# tools and ipset (also taken into the guest)
+	netcat-openbsd curl ipset
 	# packaging (tests/pkg): build the .debs, lint them, and a chroot to
 	# install them into (dkms itself is needed only inside that chroot)
 	debhelper dh-dkms dpkg-dev fakeroot lintian debootstrap

@@ -4,6 +4,9 @@
 # make check: every suite, one summary line at the end.
 #   style/run.sh      checkpatch, W=1 + sparse builds for each kernel
 #   host/run.sh       the iptables extension against the host's netfilter
+#   docs/run.sh       every example of README and the man page, taken from
+#                     them: on the host in namespaces, and in one qemu boot
+#                     with our module
 #   fuzz/run.sh       libFuzzer over the extension's parse/print/save/xlate (60 s)
 #   qemu/run-suite.sh the module in Debian's kernels under qemu: ours and,
 #                     for the differential run, the kernel's own module
@@ -51,6 +54,7 @@ run_suite style tests/style/run.sh
 make --no-print-directory modules-all userspace >/dev/null 2>&1 ||
 	echo "not ok - module and extension build (see 'make modules-all userspace')" | tee -a "$results"
 run_suite host tests/host/run.sh
+run_suite docs tests/docs/run.sh
 run_suite fuzz tests/fuzz/run.sh 60
 
 for vmlinuz in /boot/vmlinuz-*; do

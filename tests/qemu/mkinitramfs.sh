@@ -13,7 +13,7 @@
 #                         with ip(6)tables-{legacy,nft}[-save,-restore]
 #                         links, the system xtables extension dir, iproute2
 #                         (ip, ss), kmod (modprobe/insmod/rmmod/lsmod/depmod/
-#                         modinfo), conntrack, our tools (connt, and
+#                         modinfo), conntrack, ipset, our tools (connt, and
 #                         clstress and xtcraft for tests/stress), and our
 #                         libxt_connlimit.so (if built) in /usr/lib/xtables-ours
 #   mod-KVER-VARIANT-<hash>.cpio
@@ -74,6 +74,8 @@ bins=(
 	/usr/sbin/xtables-legacy-multi /usr/sbin/xtables-nft-multi
 	/usr/sbin/ip /usr/bin/ss /usr/bin/kmod /usr/sbin/conntrack
 )
+# ipset, for the documentation's examples (tests/docs), when installed
+[ -x /usr/sbin/ipset ] && bins+=(/usr/sbin/ipset)
 xtdir=/usr/lib/x86_64-linux-gnu/xtables
 # Busybox applets we must not shadow the real tools with (busybox sh would
 # otherwise prefer them), and ones that make no sense here.
