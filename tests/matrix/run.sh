@@ -10,9 +10,10 @@
 #          built against its libxtables; per kernel and flavour: headers
 #          unpacked (fetch.sh), the module built W=1 + sparse + -Werror with
 #          the release's gcc (build.sh); per BOOT flavour: the kernel image
-#          unpacked and the e2e suite run on our module in one boot
-#          (tests/qemu/run-suite.sh), unless the kernel is installed on this
-#          machine (tests/run-all.sh boots those anyway)
+#          unpacked and the e2e suite run in one boot on our module and in
+#          another on the kernel's own (the differential run), with the nft
+#          backend, unless the kernel is installed on this machine
+#          (tests/run-all.sh boots those anyway)
 #   full   (make matrix) as check, and every flavour of every kernel booted
 #          with the e2e suite on our module and on the kernel's own, and
 #          the extension's host suite in each release's chroot
@@ -130,6 +131,41 @@ while read -r release from boot fl kver <&3; do
 	fi
 done 3<"$kernels"
 
+# --- the extension's host suite in each release's chroot (the host's own
+# release: tests/host/run.sh), and the packages built, installed (DKMS
+# building for every kernel of the release) and removed there
+host_release=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+for release in $(matrix_releases); do
+	[ -n "${have_root[$release]:-}" ] || continue
+	grep -q "^$release " "$kernels" || continue
+	t=$(date +%s)
+	if [ "$mode" = check ] && [ "$release" = "$host_release" ]; then
+		skip "$release: the extension's host suite" "the host's own release: tests/host/run.sh"
+	else
+		tests/matrix/host-suite.sh "$release" >"$logs/host-$release.log" 2>&1
+		rc=$?
+		grep -E '^(not ok|FAIL:)' "$logs/host-$release.log"
+		summary=$(grep -m1 '^# host tests:' "$logs/host-$release.log")
+		if [ $rc -eq 0 ]; then
+			pass "$release: the extension's host suite in the $release chroot (${summary#\# host tests: })"
+		else
+			fail "$release: the extension's host suite in the $release chroot" \
+				"${summary:-no summary}; see $logs/host-$release.log"
+		fi
+		echo "# matrix timing: $release host suite: $(matrix_since "$t")"
+	fi
+	# shellcheck disable=SC2046  # kernel releases, one word each
+	tests/matrix/pkg.sh "$release" $(awk -v r="$release" '$1 == r { print $5 }' "$kernels") \
+		>"$logs/pkg-$release.log" 2>&1
+	rc=$?
+	grep -E '^(not ok|FAIL:|# matrix timing)' "$logs/pkg-$release.log"
+	if [ $rc -eq 0 ]; then
+		pass "$release: packages built, installed (DKMS for its $(grep -c "^$release " "$kernels") kernels), removed ($(grep -c '^ok' "$logs/pkg-$release.log") checks)"
+	else
+		fail "$release: packages built, installed, removed" "see $logs/pkg-$release.log"
+	fi
+done
+
 # --- boots
 boot_one() { # RELEASE KVER VARIANT
 	local release=$1 kver=$2 variant=$3 t rc
@@ -161,15 +197,14 @@ while read -r release from boot fl kver <&3; do
 		continue
 	fi
 	boot_one "$release" "$kver" ours
-	[ "$mode" = full ] && boot_one "$release" "$kver" intree
+	# the differential run: the same cases on the kernel's own module
+	mods=$(tests/qemu/kernel-path.sh modules "$kver" 2>/dev/null)
+	if [ -z "$mods" ] || compgen -G "$mods/kernel/net/netfilter/xt_connlimit.ko*" >/dev/null; then
+		boot_one "$release" "$kver" intree
+	else
+		skip "$kver intree: e2e" "the kernel has no xt_connlimit module of its own"
+	fi
 done 3<"$kernels"
-
-if [ "$mode" = full ] && [ -x tests/matrix/host-suite.sh ]; then
-	for release in $(matrix_releases); do
-		[ -n "${have_root[$release]:-}" ] || continue
-		tests/matrix/host-suite.sh "$release" || failed=1
-	done
-fi
 
 echo "# matrix timing: all $(matrix_since "$t_all")"
 exit $failed
