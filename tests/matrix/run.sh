@@ -144,7 +144,8 @@ done 3<"$kernels"
 # "say<TAB>line") and reported after the boots.
 host_release=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 release_checks() { # RECORD
-	local rec=$1 release t rc summary ks
+	local rec=$1 release t rc summary ks t0
+	t0=$(date +%s)
 	: >"$rec"
 	for release in $(matrix_releases); do
 		[ -n "${have_root[$release]:-}" ] || continue
@@ -177,7 +178,7 @@ release_checks() { # RECORD
 			printf 'fail\t%s\t%s\n' "$release: packages built, installed, removed" "see $logs/pkg-$release.log" >>"$rec"
 		fi
 	done
-	echo finished >"$rec.done"
+	matrix_since "$t0" >"$rec.done"
 }
 
 # report_release_checks RECORD: its lines as TAP lines of this run.
@@ -255,7 +256,7 @@ done 3<"$kernels"
 
 if [ -n "$rel_pid" ]; then
 	wait "$rel_pid"
-	echo "# matrix timing: release checks (host suites, packages) ended $(matrix_since "$t_rel") after they began, beside the boots"
+	echo "# matrix timing: release checks (host suites, packages): $(cat "$rec.done" 2>/dev/null), beside the boots, which ended $(matrix_since "$t_rel") after they began"
 	report_release_checks "$rec"
 fi
 echo "# matrix timing: all $(matrix_since "$t_all")"
