@@ -7,14 +7,20 @@
 #   make module-fault    test-only module failing every FAULT_EVERY-th
 #                        packet-path allocation (build/fault/<release>/)
 #   make check           everything: style/W=1/sparse builds, host tests,
-#                        the qemu suites on 6.1 and 6.12 (see README.md)
+#                        the qemu suites on 6.1 and 6.12, the kernel matrix's
+#                        check (tests/matrix/run.sh check), the packages
+#                        (see README.md)
 #   make demo            boot 6.1 in qemu and watch a limit being enforced
 #   make matrix          every kernel of tests/matrix/releases.conf (Debian
 #                        5.10 to 7.x, generic, cloud and rt), each built in a
 #                        chroot of its release and every flavour booted with
-#                        the e2e suite, ours and in-tree; the extension's
-#                        host suite per release ("make check" runs the
-#                        builds and one boot per kernel)
+#                        the e2e suite, ours and in-tree, both backends; the
+#                        extension's host suite and the packages in every
+#                        release's chroot ("make check" runs the builds, the
+#                        host suite in the releases other than the host's,
+#                        the packages in every release, and for each
+#                        releases.conf BOOT flavour one boot on ours and one
+#                        on the in-tree module, nft backend)
 #   make stress          the stress suite in qemu on every installed kernel:
 #                        SYN flood, connect races, teardown under load,
 #                        hostile rule data (tests/stress; its short form

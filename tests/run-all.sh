@@ -18,10 +18,16 @@
 #                     (allocation failures) on ours, each kernel
 #   matrix/run.sh     every Debian kernel from 5.10 to 7.x (tests/matrix/
 #                     releases.conf): built in its own release's chroot
-#                     with W=1 + sparse, every flavour; booted with the e2e
-#                     suite on ours ("make matrix" boots every flavour,
-#                     ours and the kernel's own)
-#   pkg/run.sh        the Debian packages, installed into a chroot, booted
+#                     with W=1 + sparse, every flavour; the BOOT flavours
+#                     booted with the e2e suite on ours and on the kernel's
+#                     own (nft backend); per release the extension's host
+#                     suite in its chroot (bullseye's iptables 1.8.7,
+#                     trixie's 1.8.11; bookworm's 1.8.9 is host/run.sh's)
+#                     and the packages built, installed with that release's
+#                     dkms for each of its kernels, removed ("make matrix"
+#                     boots every flavour, both backends)
+#   pkg/run.sh        the Debian packages, installed into a chroot of the
+#                     host's release with the installed kernels, booted
 # Each suite prints TAP-like lines ("ok N - ...", "not ok N - ...",
 # "... # SKIP reason"); this script passes them through and counts them.
 set -u

@@ -817,6 +817,24 @@ static struct xtables_match connlimit_matches[] = {
  * Without libxtables set up (xt_params unset) there is nothing to look up
  * yet.
  */
+/*
+ * Whether M is on libxtables' list of registered matches already.  Older
+ * libxtables (1.8.7) puts the lower revisions there itself, after the
+ * chosen one; linking such an entry a second time would close the list
+ * into a loop, and iptables walks that list on every command
+ * (iptables-restore-translate then spun forever on its second connlimit
+ * rule).
+ */
+static bool connlimit_listed(const struct xtables_match *m)
+{
+	const struct xtables_match *p;
+
+	for (p = xtables_matches; p; p = p->next)
+		if (p == m)
+			return true;
+	return false;
+}
+
 static void connlimit_retire_unchosen(void)
 {
 	struct xtables_match *chosen, *tail, *m;
@@ -829,6 +847,8 @@ static void connlimit_retire_unchosen(void)
 		if (m == chosen || (chosen && m->family != chosen->family))
 			continue;
 		if (chosen && m->revision < chosen->revision) {
+			if (connlimit_listed(m))
+				continue;
 			/* The array lists revision 1 first: one link each. */
 			m->next = tail->next;
 			tail->next = m;

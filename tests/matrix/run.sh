@@ -9,22 +9,27 @@
 #   check  (make check) per release: its chroot (mkroot.sh), the extension
 #          built against its libxtables; per kernel and flavour: headers
 #          unpacked (fetch.sh), the module built W=1 + sparse + -Werror with
-#          the release's gcc (build.sh); per BOOT flavour: the kernel image
-#          unpacked and the e2e suite run on our module in one boot
-#          (tests/qemu/run-suite.sh), unless the kernel is installed on this
-#          machine (tests/run-all.sh boots those anyway)
-#   full   (make matrix) as check, and every flavour of every kernel booted
-#          with the e2e suite on our module and on the kernel's own, and
-#          the extension's host suite in each release's chroot
-#          (tests/matrix/host-suite.sh)
+#          the release's gcc (build.sh); per release again: the extension's
+#          host suite in its chroot (host-suite.sh; the host's own release
+#          has tests/host/run.sh) and the packages built, installed with
+#          DKMS building for each of its kernels, removed (pkg.sh), run
+#          beside the boots; per BOOT flavour: the kernel image unpacked and
+#          the e2e suite run in one boot on our module and in another on the
+#          kernel's own (the differential run), with the nft backend, unless
+#          the kernel is installed on this machine (tests/run-all.sh boots
+#          those anyway)
+#   full   (make matrix) as check, and every flavour of every kernel booted,
+#          ours and the kernel's own, both backends; the host suite in the
+#          host's release's chroot too
 #
 # TAP-like lines as the other suites print; "# matrix timing:" lines say
 # how long each kernel took.  Exit 1 if anything failed.
 #
 # Environment: MATRIX_BACKENDS, passed on to the boots as TESTBED_BACKENDS
 # (default: "nft", Debian's default iptables, for check, to keep "make
-# check" within its time; "legacy nft" for full); CONNLIMIT_MATRIX_CACHE
-# (see lib.sh).
+# check" within its time; "legacy nft" for full); MATRIX_PARALLEL=0 runs
+# the release checks before the boots instead of beside them;
+# CONNLIMIT_MATRIX_CACHE (see lib.sh).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/matrix/lib.sh
@@ -130,6 +135,85 @@ while read -r release from boot fl kver <&3; do
 	fi
 done 3<"$kernels"
 
+# --- the extension's host suite in each release's chroot (the host's own
+# release: tests/host/run.sh), and the packages built, installed (DKMS
+# building for every kernel of the release) and removed there.  These use
+# one CPU while a qemu guest leaves most of the other idle: they run in the
+# background during the boots (MATRIX_PARALLEL=0: before them), their
+# results recorded in a file ("pass|fail|skip<TAB>desc<TAB>why" and
+# "say<TAB>line") and reported after the boots.
+host_release=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+release_checks() { # RECORD
+	local rec=$1 release t rc summary ks t0
+	t0=$(date +%s)
+	: >"$rec"
+	for release in $(matrix_releases); do
+		[ -n "${have_root[$release]:-}" ] || continue
+		grep -q "^$release " "$kernels" || continue
+		t=$(date +%s)
+		if [ "$mode" = check ] && [ "$release" = "$host_release" ]; then
+			printf 'skip\t%s\t%s\n' "$release: the extension's host suite" \
+				"the host's own release: tests/host/run.sh" >>"$rec"
+		else
+			tests/matrix/host-suite.sh "$release" >"$logs/host-$release.log" 2>&1
+			rc=$?
+			grep -E '^(not ok|FAIL:)' "$logs/host-$release.log" | sed 's/^/say\t/' >>"$rec"
+			summary=$(grep -m1 '^# host tests:' "$logs/host-$release.log")
+			if [ $rc -eq 0 ]; then
+				printf 'pass\t%s\n' "$release: the extension's host suite in the $release chroot (${summary#\# host tests: })" >>"$rec"
+			else
+				printf 'fail\t%s\t%s\n' "$release: the extension's host suite in the $release chroot" \
+					"${summary:-no summary}; see $logs/host-$release.log" >>"$rec"
+			fi
+			printf 'say\t# matrix timing: %s host suite: %s\n' "$release" "$(matrix_since "$t")" >>"$rec"
+		fi
+		ks=$(awk -v r="$release" '$1 == r { print $5 }' "$kernels")
+		# shellcheck disable=SC2086  # kernel releases, one word each
+		tests/matrix/pkg.sh "$release" $ks >"$logs/pkg-$release.log" 2>&1
+		rc=$?
+		grep -E '^(not ok|FAIL:|# matrix timing)' "$logs/pkg-$release.log" | sed 's/^/say\t/' >>"$rec"
+		if [ $rc -eq 0 ]; then
+			printf 'pass\t%s\n' "$release: packages built, installed (DKMS for $(wc -w <<<"$ks") kernels), removed ($(grep -c '^ok' "$logs/pkg-$release.log") checks)" >>"$rec"
+		else
+			printf 'fail\t%s\t%s\n' "$release: packages built, installed, removed" "see $logs/pkg-$release.log" >>"$rec"
+		fi
+	done
+	matrix_since "$t0" >"$rec.done"
+}
+
+# report_release_checks RECORD: its lines as TAP lines of this run.
+report_release_checks() {
+	local what desc why
+	[ -f "$1.done" ] || fail "release checks" "they ended before recording all results ($1)"
+	while IFS=$'\t' read -r what desc why; do
+		case $what in
+		pass) pass "$desc" ;;
+		fail) fail "$desc" "$why" ;;
+		skip) skip "$desc" "$why" ;;
+		say) echo "$desc" ;;
+		esac
+	done <"$1"
+}
+
+rec=$logs/release-checks.txt
+rm -f "$rec" "$rec.done"
+# (the images first: fetch.sh would wait for a chroot the checks hold)
+while read -r release from boot fl kver <&3; do
+	[ -f "/boot/vmlinuz-$kver" ] && continue
+	case $mode:" ${boot//,/ } " in check:*" $fl "* | full:*) ;; *) continue ;; esac
+	tests/matrix/fetch.sh "$release" "$kver" image 2>"$logs/image-$kver.log" ||
+		{ show "$logs/image-$kver.log"; fail "$kver: kernel image unpacked" "see $logs/image-$kver.log"; }
+done 3<"$kernels"
+t_rel=$(date +%s)
+if [ "${MATRIX_PARALLEL:-1}" = 1 ]; then
+	release_checks "$rec" &
+	rel_pid=$!
+else
+	release_checks "$rec"
+	report_release_checks "$rec"
+	rel_pid=""
+fi
+
 # --- boots
 boot_one() { # RELEASE KVER VARIANT
 	local release=$1 kver=$2 variant=$3 t rc
@@ -161,15 +245,19 @@ while read -r release from boot fl kver <&3; do
 		continue
 	fi
 	boot_one "$release" "$kver" ours
-	[ "$mode" = full ] && boot_one "$release" "$kver" intree
+	# the differential run: the same cases on the kernel's own module
+	mods=$(tests/qemu/kernel-path.sh modules "$kver" 2>/dev/null)
+	if [ -z "$mods" ] || compgen -G "$mods/kernel/net/netfilter/xt_connlimit.ko*" >/dev/null; then
+		boot_one "$release" "$kver" intree
+	else
+		skip "$kver intree: e2e" "the kernel has no xt_connlimit module of its own"
+	fi
 done 3<"$kernels"
 
-if [ "$mode" = full ] && [ -x tests/matrix/host-suite.sh ]; then
-	for release in $(matrix_releases); do
-		[ -n "${have_root[$release]:-}" ] || continue
-		tests/matrix/host-suite.sh "$release" || failed=1
-	done
+if [ -n "$rel_pid" ]; then
+	wait "$rel_pid"
+	echo "# matrix timing: release checks (host suites, packages): $(cat "$rec.done" 2>/dev/null), beside the boots, which ended $(matrix_since "$t_rel") after they began"
+	report_release_checks "$rec"
 fi
-
 echo "# matrix timing: all $(matrix_since "$t_all")"
 exit $failed

@@ -39,6 +39,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 # shellcheck source=tests/pkg/lib.sh
 . "$here/lib.sh"
+# shellcheck source=tests/pkg/checks.sh
+. "$here/checks.sh"
 cd "$top" || exit 1
 
 version=$(cat VERSION)
@@ -132,12 +134,7 @@ xt_deb=$work/src/connlimit-xtables_${version}_$arch.deb
 changes=$work/src/connlimit_${version}_$arch.changes
 xtdir=/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/xtables
 xtlib=$xtdir/libxt_connlimit.so
-f() { dpkg-deb -f "$1" "$2" 2>/dev/null; }
-why=""
-[ "$(f "$dkms_deb" Architecture)" = all ] || why+="connlimit-dkms is not Architecture: all; "
-[ "$(f "$xt_deb" Architecture)" = "$arch" ] || why+="connlimit-xtables is not Architecture: $arch; "
-check "packages: connlimit-dkms (all) and connlimit-xtables ($arch) built" "${why:-?}" \
-	test -z "$why"
+check_built "$dkms_deb" "$xt_deb"
 
 t=$(date +%s)
 lintian --fail-on error --display-level '>=info' "$changes" >"$logs/lintian.log" 2>&1
@@ -146,23 +143,6 @@ sed 's/^/#   lintian: /' "$logs/lintian.log"
 check "lintian: no errors" "lintian exited $rc" test "$rc" -eq 0
 timing lintian "$t"
 
-# What the packages promise: dependencies, the DKMS config, the scripts.
-why=""
-case ", $(f "$dkms_deb" Depends)," in *", dkms"[\ ,]*) ;; *) why+="connlimit-dkms does not depend on dkms; " ;; esac
-case "$(f "$dkms_deb" Recommends)" in *linux-headers*) ;; *) why+="connlimit-dkms does not recommend linux-headers; " ;; esac
-conf=$(dpkg-deb --fsys-tarfile "$dkms_deb" | tar -xOf - "./usr/src/connlimit-$version/dkms.conf" 2>/dev/null)
-for want in "PACKAGE_VERSION=\"$version\"" 'DEST_MODULE_LOCATION[0]="/updates/dkms"' \
-	'BUILT_MODULE_LOCATION[0]="kernel/"' 'AUTOINSTALL="yes"'; do
-	grep -qxF "$want" <<<"$conf" || why+="dkms.conf lacks $want; "
-done
-grep -q '/kernel/' <<<"$(grep DEST_MODULE_LOCATION <<<"$conf")" && why+="dkms.conf names an in-tree location; "
-scripts=$(dpkg-deb --ctrl-tarfile "$xt_deb" | tar -xOf - ./preinst ./postrm 2>/dev/null)
-grep -qF -- "--divert $xtlib.distrib" <<<"$scripts" || why+="no dpkg-divert of $xtlib in preinst/postrm; "
-dpkg-deb -c "$dkms_deb" | grep -qE '^-rwxr-xr-x root/root .* \./usr/sbin/connlimit-reload$' ||
-	why+="connlimit-dkms lacks an executable /usr/sbin/connlimit-reload; "
-dpkg-deb --ctrl-tarfile "$dkms_deb" | tar -xOf - ./postinst 2>/dev/null | grep -q 'Run "connlimit-reload"' ||
-	why+="connlimit-dkms's postinst does not point to connlimit-reload; "
-check "packages declare dkms, the headers, /updates/dkms, the diversion and connlimit-reload" "${why:-?}" test -z "$why"
 
 # ------------------------------------------------------------- 2. chroot
 t=$(date +%s)
@@ -193,20 +173,9 @@ images=()
 for k in "${kernels[@]}"; do
 	images+=("$(ch dpkg -S "/boot/vmlinuz-$k" | cut -d: -f1 | head -n 1)")
 done
-# intree_ko KVER: the kernel's own module, as its package lists it
-intree_ko() { ch sh -c "ls /lib/modules/$1/kernel/net/netfilter/xt_connlimit.ko*" 2>/dev/null; }
-# verify_dist: dpkg --verify of iptables and the kernel images is silent
-verify_dist() {
-	local out
-	out=$(ch dpkg --verify iptables "${images[@]}" 2>&1)
-	[ -z "$out" ] || { echo "$out" | sed 's/^/#   dpkg --verify: /'; return 1; }
-}
-md5_of() { ch md5sum "$1" 2>/dev/null | cut -d' ' -f1; }
-# pkg_md5 PKG PATH: the md5 dpkg recorded for PATH in PKG
-pkg_md5() {
-	awk -v p="${2#/}" '$2 == p { print $1 }' "$root/var/lib/dpkg/info/$1.md5sums" \
-		"$root/var/lib/dpkg/info/$1:$arch.md5sums" 2>/dev/null | head -n 1
-}
+# dpkg --verify: iptables and the kernel images
+VERIFY_PKGS=(iptables "${images[@]}")
+KERNEL_OWN=1
 iptables_md5=$(pkg_md5 iptables "$xtlib")
 
 why=""
@@ -223,51 +192,9 @@ check "chroot: iptables, ${images[*]} and their headers, verified" "${why:-?}" t
 t=$(date +%s)
 mkdir -p "$root/tmp/debs"
 cp "$dkms_deb" "$xt_deb" "$root/tmp/debs/"
-if ch dpkg -i "/tmp/debs/${dkms_deb##*/}" "/tmp/debs/${xt_deb##*/}" >"$logs/install.log" 2>&1; then
-	pass "dpkg -i connlimit-dkms connlimit-xtables"
-else
-	fail "dpkg -i connlimit-dkms connlimit-xtables" "see $logs/install.log"
-fi
-sed -n 's/^/#   dkms: /p' "$logs/install.log" | grep -E 'Building for|Building initial|Done|Skipped|WARNING|Error|error' | head -n 20
+check_install "$logs/install.log"
 timing "install (dkms builds for ${#kernels[@]} kernels)" "$t"
-
-for k in "${kernels[@]}"; do
-	ko=$(ch sh -c "ls /lib/modules/$k/updates/dkms/xt_connlimit.ko*" 2>/dev/null)
-	status=$(ch dkms status -m connlimit -v "$version" -k "$k" 2>&1)
-	why=""
-	[ -n "$ko" ] || why+="no xt_connlimit.ko* in /lib/modules/$k/updates/dkms; "
-	case $status in *installed*) ;; *) why+="dkms status: '$status'; " ;; esac
-	check "$k: dkms installed ${ko:-the module} " "${why:-?}" test -z "$why"
-
-	got=$(ch modinfo -k "$k" -n xt_connlimit 2>&1)
-	ver=$(ch modinfo -k "$k" -F version xt_connlimit 2>&1)
-	why=""
-	case $got in "/lib/modules/$k/updates/dkms/xt_connlimit.ko"*) ;;
-	*) why+="modinfo -n: '$got'; " ;; esac
-	[ "$ver" = "$version" ] || why+="modinfo -F version: '$ver', expected $version; "
-	check "$k: modinfo -k resolves xt_connlimit to updates/dkms, version $version" \
-		"${why:-?}" test -z "$why"
-done
-
-why=""
-[ -n "$(intree_ko "${kernels[0]}")" ] || why+="in-tree xt_connlimit gone; "
-verify_dist || why+="dpkg --verify not clean; "
-check "the kernels' own xt_connlimit and iptables' files untouched while installed" \
-	"${why:-?}" test -z "$why"
-
-why=""
-[ "$(ch dpkg-divert --listpackage "$xtlib")" = connlimit-xtables ] ||
-	why+="$xtlib not diverted by connlimit-xtables; "
-[ "$(ch dpkg-divert --truename "$xtlib")" = "$xtlib.distrib" ] ||
-	why+="diverted to '$(ch dpkg-divert --truename "$xtlib")', not $xtlib.distrib; "
-[ "$(md5_of "$xtlib.distrib")" = "$iptables_md5" ] ||
-	why+="$xtlib.distrib is not iptables' file; "
-[ "$(md5_of "$xtlib")" = "$(pkg_md5 connlimit-xtables "$xtlib")" ] ||
-	why+="$xtlib is not connlimit-xtables' file; "
-out=$(ch dpkg --verify connlimit-xtables connlimit-dkms 2>&1)
-[ -z "$out" ] || why+="dpkg --verify of our packages: $out; "
-check "iptables' libxt_connlimit.so diverted to .distrib, intact; ours in place" \
-	"${why:-?}" test -z "$why"
+check_installed
 
 # ------------------------------------------------------------- 4. boot
 # One guest per kernel: the qemu test bed's initramfs (host binaries, the
@@ -334,43 +261,9 @@ for k in "${kernels[@]}"; do
 done
 
 # ------------------------------------------------------------- 5. remove
-# after_removal WHAT: the distribution's files are back, ours are gone
-after_removal() {
-	local k got why=""
-	for k in "${kernels[@]}"; do
-		if ch sh -c "ls /lib/modules/$k/updates/dkms/xt_connlimit.ko*" >/dev/null 2>&1; then
-			why+="$k: module left in updates/dkms; "
-		fi
-		got=$(ch modinfo -k "$k" -n xt_connlimit 2>&1)
-		case $got in "/lib/modules/$k/kernel/net/netfilter/xt_connlimit.ko"*) ;;
-		*) why+="$k: modinfo -n: '$got'; " ;; esac
-		[ -n "$(intree_ko "$k")" ] || why+="$k: in-tree xt_connlimit gone; "
-	done
-	[ -z "$(ch dpkg-divert --listpackage "$xtlib")" ] || why+="diversion of $xtlib left; "
-	[ ! -e "$root$xtlib.distrib" ] || why+="$xtlib.distrib left; "
-	[ "$(md5_of "$xtlib")" = "$iptables_md5" ] || why+="$xtlib is not iptables' file; "
-	verify_dist || why+="dpkg --verify not clean; "
-	[ ! -e "$root/usr/src/connlimit-$version" ] || why+="/usr/src/connlimit-$version left; "
-	[ ! -e "$root/var/lib/dkms/connlimit" ] || why+="/var/lib/dkms/connlimit left; "
-	check "$1: the distribution's xt_connlimit.ko and libxt_connlimit.so back, intact (dpkg --verify)" \
-		"${why:-?}" test -z "$why"
-}
 
 t=$(date +%s)
-if ch dpkg -r connlimit-xtables connlimit-dkms >"$logs/remove.log" 2>&1; then
-	pass "dpkg -r connlimit-xtables connlimit-dkms"
-else
-	fail "dpkg -r connlimit-xtables connlimit-dkms" "see $logs/remove.log"
-	show "$logs/remove.log"
-fi
-after_removal "after dpkg -r"
-if ch dpkg -P connlimit-xtables connlimit-dkms >>"$logs/remove.log" 2>&1 &&
-	[ -z "$(ch dpkg-query -W -f='${db:Status-Abbrev}' connlimit-xtables connlimit-dkms 2>/dev/null | tr -d ' ')" ]; then
-	pass "dpkg -P connlimit-xtables connlimit-dkms: nothing of them left in dpkg"
-else
-	fail "dpkg -P connlimit-xtables connlimit-dkms: nothing of them left in dpkg" "see $logs/remove.log"
-fi
-after_removal "after dpkg -P"
+check_remove "$logs/remove.log"
 timing "remove" "$t"
 
 # ------------------------------------------------------------- 6. abort-install
