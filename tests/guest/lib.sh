@@ -420,7 +420,7 @@ use_our_ext() {
 		skip "userspace/libxt_connlimit.so was not built"
 	if [ ! -d "$d" ]; then
 		mkdir -p "$d"
-		for so in /usr/lib/x86_64-linux-gnu/xtables/*.so; do
+		for so in /usr/lib/*-linux-gnu*/xtables/*.so; do
 			[ "${so##*/}" = libxt_connlimit.so ] || ln -s "$so" "$d/"
 		done
 		ln -s /usr/lib/xtables-ours/libxt_connlimit.so "$d/"
