@@ -242,7 +242,7 @@ build_base() { # OUTFILE
 	mkdir -p "$r/opt/crafted"
 	cp -r "$crafted/crafted" "$crafted/crafted-size" "$r/opt/crafted/"
 	for a in /etc/protocols /etc/services /etc/ethertypes /etc/nsswitch.conf; do
-		if [ -f "$a" ]; then add_file "$r" "$a"; fi
+		if [ -f "$sr$a" ]; then add_file "$r" "$a"; fi
 	done
 	echo "root:x:0:0:root:/root:/bin/bash" >"$r/etc/passwd"
 	echo "root:x:0:" >"$r/etc/group"
