@@ -18,6 +18,11 @@
 #                     with W=1 + sparse, every flavour; booted with the e2e
 #                     suite on ours ("make matrix" boots every flavour,
 #                     ours and the kernel's own)
+#   cross/run.sh      routers: the module cross-built for Debian's arm64,
+#                     armmp and armmp-lpae kernels, the extension and test
+#                     tools for arm64 and armhf; one boot per architecture
+#                     (e2e on ours) under qemu TCG ("make cross-check": the
+#                     differential run and stress short too)
 #   pkg/run.sh        the Debian packages, installed into a chroot, booted
 # Each suite prints TAP-like lines ("ok N - ...", "not ok N - ...",
 # "... # SKIP reason"); this script passes them through and counts them.
@@ -66,6 +71,9 @@ done
 
 # the kernel matrix: one chroot per Debian release, each kernel built there
 run_suite matrix tests/matrix/run.sh check
+
+# ARM: cross builds, one boot per architecture
+run_suite cross tests/cross/run.sh check
 
 # the Debian packages: build, install into a chroot, boot, remove
 run_suite pkg tests/pkg/run.sh

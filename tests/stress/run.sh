@@ -10,11 +10,12 @@
 # prints them ("ok N - KVER ours stress-short: ..."); exit 0 only if every
 # kernel's guest passed.  "fault" boots the test-only build that fails
 # every 3rd packet-path allocation (make module-fault, built here).
-# Needs build/<kver>/kernel/xt_connlimit.ko (make modules-all).
+# Needs build/<kver>/kernel/xt_connlimit.ko (make modules-all), or under
+# $TESTBED_MODULES/<kver>/ when that is set (short, long).
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 mode=${1:-}
-modules=$top/build
+modules=${TESTBED_MODULES:-$top/build}
 case $mode in
 short) tmo=900 ;;
 long) tmo=1800 ;;
