@@ -17,7 +17,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/cross/lib.sh
 . "$here/lib.sh"
 
-[ $# -ge 1 ] && cross_arch "$1" || { echo "usage: $0 arm64|arm [LOG]" >&2; exit 2; }
+if [ $# -lt 1 ] || ! cross_arch "$1"; then echo "usage: $0 arm64|arm [LOG]" >&2; exit 2; fi
 log=${2:-/dev/stderr}
 root=$(matrix_root "$CROSS_RELEASE")
 src=/var/tmp/connlimit-cross-$TB_ARCH

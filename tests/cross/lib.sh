@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # variables for the scripts sourcing this
 #
 # Helpers shared by the cross builds and boots (tests/cross/): the ARM
 # architectures, their Debian release, and the chroot that cross-builds for

@@ -16,7 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/cross/lib.sh
 . "$here/lib.sh"
 
-[ $# -eq 1 ] && cross_arch "$1" || { echo "usage: $0 arm64|arm" >&2; exit 2; }
+if [ $# -ne 1 ] || ! cross_arch "$1"; then echo "usage: $0 arm64|arm" >&2; exit 2; fi
 dir=$TB_SYSROOT
 include=busybox-static,bash,iptables,iproute2,kmod,conntrack
 url=$(matrix_mirror main)
@@ -44,8 +44,10 @@ for f in "$tmp"/var/cache/apt/archives/*.deb; do
 done
 [ "$n" -gt 0 ] || { echo "mksysroot: debootstrap downloaded nothing" >&2; exit 1; }
 rm -rf "$tmp/var/cache/apt/archives"
-[ -x "$tmp/usr/bin/busybox" ] && [ -x "$tmp/usr/sbin/xtables-nft-multi" ] ||
-	{ echo "mksysroot: busybox or iptables missing after unpacking" >&2; exit 1; }
+if [ ! -x "$tmp/usr/bin/busybox" ] || [ ! -x "$tmp/usr/sbin/xtables-nft-multi" ]; then
+	echo "mksysroot: busybox or iptables missing after unpacking" >&2
+	exit 1
+fi
 echo "$key" >"$tmp/.sysroot-key"
 rm -rf "$dir"
 mv "$tmp" "$dir"

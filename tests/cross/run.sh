@@ -118,6 +118,7 @@ for a in "${arches[@]}"; do
 	# --- the extension and the guest's tools
 	t=$(date +%s)
 	log=$logs/user-$TB_ARCH.log
+	# shellcheck disable=SC2094  # both append
 	if v=$(tests/cross/build-user.sh "$a" "$log" 2>>"$log"); then
 		pass "$TB_ARCH: extension cross-builds against iptables $v, strict warnings as errors; test tools static ($(matrix_since "$t"))"
 	else

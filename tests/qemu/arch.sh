@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck shell=bash
+# shellcheck disable=SC2034,SC2054  # variables for the sourcing scripts; qemu -M options
 #
 # The test bed's architectures, sourced by mkinitramfs.sh, run-guest.sh and
 # tests/cross/.  A kernel release names its architecture by its flavour:
