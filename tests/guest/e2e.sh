@@ -553,10 +553,10 @@ hex_zeros() { printf "%0$(($1 * 2))d" 0; }
 # architecture the test bed boots is little-endian).
 hex_le32() { printf '%02x%02x%02x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24)); }
 
-# layout_roundtrip NS FAM WANT: the dump is WANT; then -save, flush,
-# -restore: the same dump and the same -save text.
+# layout_roundtrip NS FAM WANT [AFTER]: the dump is WANT; then -save,
+# flush, -restore: the same -save text, and the dump AFTER (default WANT).
 layout_roundtrip() {
-	local ns=$1 fam=$2 want=$3 got save1 save2 v=
+	local ns=$1 fam=$2 want=$3 after=${4:-$3} got save1 save2 v=
 	[ "$fam" = 6 ] && v=6
 	got=$(nsx "$ns" xtcraft dump "$fam")
 	[ "$got" = "$want" ] ||
@@ -568,14 +568,32 @@ layout_roundtrip() {
 	save2=$(nsx "$ns" "ip${v}tables-legacy-save" -t filter | grep -v '^#')
 	[ "$save1" = "$save2" ] || fail "IPv$fam -save after -restore differs:"$'\n'"$save1"$'\n'"$save2"
 	got=$(nsx "$ns" xtcraft dump "$fam")
-	[ "$got" = "$want" ] || fail "IPv$fam match data after -save/-restore:"$'\n'"$got"
+	[ "$got" = "$after" ] ||
+		fail "IPv$fam match data after -save/-restore:"$'\n'"$got"$'\n'"expected:"$'\n'"$after"
+}
+
+# as_rev2 DUMP: the dump with every revision-1 line as our extension
+# restores it: revision 2, the same first 24 bytes, no name (zeros).
+as_rev2() {
+	local line
+	while read -r line; do
+		case $line in
+		"connlimit rev=1 size=64 data="*)
+			line=${line#*data=}
+			echo "connlimit rev=2 size=104 data=${line:0:48}$(hex_zeros 48)"
+			;;
+		*) echo "$line" ;;
+		esac
+	done <<<"$1"
 }
 
 # The match data in the kernel's table is, byte for byte, the layout of
 # include/xt_connlimit.h, whichever iptables (32- or 64-bit) wrote it: the
 # stock extension's revision 1 and, on ours, our revision 2 with a name;
 # the kernel-only pointer reads back as zeros (legacy only: the bytes are
-# read with IPT_SO_GET_ENTRIES).
+# read with IPT_SO_GET_ENTRIES).  Our extension restores every rule as
+# revision 2 (README: with our module loaded every rule is revision 2), a
+# revision-1 one with an empty name.
 case_layout() {
 	local srv v1 v2 want4 want6
 	mkns srv
@@ -600,8 +618,8 @@ case_layout() {
 	want4+="$(hex_zeros 8)$(hex_zeros 8)"
 	want6+=$'\n'"${v2}ffffffffffff$(hex_zeros 10)$(hex_le32 6)$(hex_le32 3)6162692d36$(hex_zeros 27)"
 	want6+="$(hex_zeros 8)$(hex_zeros 8)"
-	layout_roundtrip "$srv" 4 "$want4"
-	layout_roundtrip "$srv" 6 "$want6"
+	layout_roundtrip "$srv" 4 "$want4" "$(as_rev2 "$want4")"
+	layout_roundtrip "$srv" 6 "$want6" "$(as_rev2 "$want6")"
 }
 
 # rmmod is refused while a rule uses the match and works once it is gone
