@@ -21,6 +21,15 @@
 #                        the packages in every release, and for each
 #                        releases.conf BOOT flavour one boot on ours and one
 #                        on the in-tree module, nft backend)
+#   make cross           routers: the module cross-built for Debian trixie's
+#                        arm64, armmp and armmp-lpae kernels (W=1, sparse)
+#                        and the extension and test tools for arm64 and
+#                        armhf, with Debian's cross compilers in a chroot
+#                        (tests/cross); ARCH=arm64 or ARCH=arm for one
+#   make cross-check     make cross, then each architecture booted under qemu
+#                        TCG: e2e ours and in-tree, legacy and nft, stress
+#                        short ("make check" boots e2e ours once per
+#                        architecture)
 #   make stress          the stress suite in qemu on every installed kernel:
 #                        SYN flood, connect races, teardown under load,
 #                        hostile rule data (tests/stress; its short form
@@ -75,7 +84,7 @@ MODULE_SRCS := Kbuild VERSION $(wildcard include/*.h) $(wildcard kernel/*.c kern
 
 .PHONY: all module module-fault modules-all userspace check demo clean style man \
 	install install-module install-userspace install-man install-sbin uninstall \
-	dkms-src dkms-install dkms-remove bench stress matrix diff
+	dkms-src dkms-install dkms-remove bench stress matrix diff cross cross-check
 
 INSTALL ?= install
 PREFIX ?= /usr
@@ -229,6 +238,13 @@ stress: modules-all userspace
 
 matrix: userspace
 	tests/matrix/run.sh full
+
+# ARCH here names the ARM architecture (arm64, arm), as kbuild's does.
+cross:
+	tests/cross/run.sh build $(ARCH)
+
+cross-check:
+	tests/cross/run.sh full $(ARCH)
 
 diff: modules-all userspace
 	@if [ -n "$(SEED)" ]; then tests/diff/run.sh seed $(SEED) $(DIFF_KVER); \

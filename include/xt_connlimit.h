@@ -63,4 +63,21 @@ struct xt_connlimit_info_v2 {
 	struct cl_rule *data __attribute__((aligned(8)));
 };
 
+/*
+ * The layouts, byte for byte, checked wherever this header is compiled: the
+ * module and the extension, 64- and 32-bit (amd64, arm64, armhf), so a
+ * 32-bit iptables and a 32-bit kernel agree with a 64-bit pair.
+ * tests/guest/e2e.sh ("layout") reads the bytes back from the kernel.
+ */
+_Static_assert(sizeof(struct xt_connlimit_info) == 32, "layout");
+_Static_assert(__builtin_offsetof(struct xt_connlimit_info, limit) == 16, "layout");
+_Static_assert(__builtin_offsetof(struct xt_connlimit_info, flags) == 20, "layout");
+_Static_assert(__builtin_offsetof(struct xt_connlimit_info, data) == 24, "layout");
+_Static_assert(sizeof(struct xt_connlimit_info_v2) == 72, "layout");
+_Static_assert(__builtin_offsetof(struct xt_connlimit_info_v2, limit) == 16, "layout");
+_Static_assert(__builtin_offsetof(struct xt_connlimit_info_v2, flags) == 20, "layout");
+_Static_assert(__builtin_offsetof(struct xt_connlimit_info_v2, name) == 24, "layout");
+_Static_assert(__builtin_offsetof(struct xt_connlimit_info_v2, reserved) == 56, "layout");
+_Static_assert(__builtin_offsetof(struct xt_connlimit_info_v2, data) == 64, "layout");
+
 #endif /* XT_CONNLIMIT_PROJECT_H */

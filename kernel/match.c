@@ -23,13 +23,6 @@
 #include "names.h"
 #include "stats.h"
 
-/* The ABIs, byte for byte (see include/xt_connlimit.h). */
-static_assert(sizeof(struct xt_connlimit_info) == 32);
-static_assert(offsetof(struct xt_connlimit_info, data) == 24);
-static_assert(sizeof(struct xt_connlimit_info_v2) == 72);
-static_assert(offsetof(struct xt_connlimit_info_v2, name) == 24);
-static_assert(offsetof(struct xt_connlimit_info_v2, data) == 64);
-
 /*
  * A rule's kernel-only state, behind the match data's @data pointer: where
  * the table it counts in is, its own or a named one's part.

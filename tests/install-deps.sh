@@ -16,6 +16,12 @@ pkgs=(
 	# test bed: qemu plus the binaries the guest initramfs is made of
 	qemu-system-x86 busybox-static iptables iproute2 kmod conntrack
 	cpio xz-utils
+	# ARM guests (tests/cross): qemu-system-aarch64 and -arm boot the
+	# kernels directly on the virt board (no firmware package needed);
+	# qemu-user-static runs the guest's own static busybox here, to list
+	# its applets; the guest's binaries and the cross compilers come from
+	# Debian trixie into chroots tests/cross makes
+	qemu-system-arm qemu-user-static
 	# host tests: unshare, diff, groff for the man page fragment, nft to
 	# load translations
 	util-linux diffutils groff-base nftables

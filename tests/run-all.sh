@@ -26,6 +26,11 @@
 #                     and the packages built, installed with that release's
 #                     dkms for each of its kernels, removed ("make matrix"
 #                     boots every flavour, both backends)
+#   cross/run.sh      routers: the module cross-built for Debian's arm64,
+#                     armmp and armmp-lpae kernels, the extension and test
+#                     tools for arm64 and armhf; one boot per architecture
+#                     (e2e on ours) under qemu TCG ("make cross-check": the
+#                     differential run and stress short too)
 #   pkg/run.sh        the Debian packages, installed into a chroot of the
 #                     host's release with the installed kernels, booted
 # Each suite prints TAP-like lines ("ok N - ...", "not ok N - ...",

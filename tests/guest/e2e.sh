@@ -548,6 +548,82 @@ case_our_ext() {
 	done
 }
 
+# hex_zeros N: N bytes of zeros as hex.
+hex_zeros() { printf "%0$(($1 * 2))d" 0; }
+
+# hex_le32 N: N as the 4 bytes of a little-endian __u32 (every Debian
+# architecture the test bed boots is little-endian).
+hex_le32() { printf '%02x%02x%02x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24)); }
+
+# layout_roundtrip NS FAM WANT [AFTER]: the dump is WANT; then -save,
+# flush, -restore: the same -save text, and the dump AFTER (default WANT).
+layout_roundtrip() {
+	local ns=$1 fam=$2 want=$3 after=${4:-$3} got save1 save2 v=
+	[ "$fam" = 6 ] && v=6
+	got=$(nsx "$ns" xtcraft dump "$fam")
+	[ "$got" = "$want" ] ||
+		fail "IPv$fam match data in the kernel's table:"$'\n'"$got"$'\n'"expected:"$'\n'"$want"
+	save1=$(nsx "$ns" "ip${v}tables-legacy-save" -t filter | grep -v '^#')
+	xt "$fam" "$ns" -F INPUT
+	[ -z "$(nsx "$ns" xtcraft dump "$fam")" ] || fail "IPv$fam -F left connlimit rules"
+	nsx "$ns" "ip${v}tables-legacy-restore" <<<"$save1"
+	save2=$(nsx "$ns" "ip${v}tables-legacy-save" -t filter | grep -v '^#')
+	[ "$save1" = "$save2" ] || fail "IPv$fam -save after -restore differs:"$'\n'"$save1"$'\n'"$save2"
+	got=$(nsx "$ns" xtcraft dump "$fam")
+	[ "$got" = "$after" ] ||
+		fail "IPv$fam match data after -save/-restore:"$'\n'"$got"$'\n'"expected:"$'\n'"$after"
+}
+
+# as_rev2 DUMP: the dump with every revision-1 line as our extension
+# restores it: revision 2, the same first 24 bytes, no name (zeros).
+as_rev2() {
+	local line
+	while read -r line; do
+		case $line in
+		"connlimit rev=1 size=64 data="*)
+			line=${line#*data=}
+			echo "connlimit rev=2 size=104 data=${line:0:48}$(hex_zeros 48)"
+			;;
+		*) echo "$line" ;;
+		esac
+	done <<<"$1"
+}
+
+# The match data in the kernel's table is, byte for byte, the layout of
+# include/xt_connlimit.h, whichever iptables (32- or 64-bit) wrote it: the
+# stock extension's revision 1 and, on ours, our revision 2 with a name;
+# the kernel-only pointer reads back as zeros (legacy only: the bytes are
+# read with IPT_SO_GET_ENTRIES).  Our extension restores every rule as
+# revision 2 (README: with our module loaded every rule is revision 2), a
+# revision-1 one with an empty name.
+case_layout() {
+	local srv v1 v2 want4 want6
+	mkns srv
+	xt 4 "$srv" -A INPUT -p tcp -m connlimit --connlimit-above 5 --connlimit-mask 24 -j DROP
+	xt 4 "$srv" -A INPUT -m connlimit --connlimit-upto 9 --connlimit-mask 16 --connlimit-daddr
+	xt 6 "$srv" -A INPUT -m connlimit --connlimit-above 5 --connlimit-mask 64
+	v1="connlimit rev=1 size=64 data="
+	want4="${v1}ffffff00$(hex_zeros 12)$(hex_le32 5)$(hex_le32 0)$(hex_zeros 8)"
+	want4+=$'\n'"${v1}ffff0000$(hex_zeros 12)$(hex_le32 9)$(hex_le32 3)$(hex_zeros 8)"
+	want6="${v1}ffffffffffffffff$(hex_zeros 8)$(hex_le32 5)$(hex_le32 0)$(hex_zeros 8)"
+	layout_roundtrip "$srv" 4 "$want4"
+	layout_roundtrip "$srv" 6 "$want6"
+	[ "$VARIANT" = ours ] || return 0
+	use_our_ext
+	xt 4 "$srv" -A INPUT -m connlimit --connlimit-above 4 --connlimit-mask 24 \
+		--connlimit-name abi1
+	xt 6 "$srv" -A INPUT -m connlimit --connlimit-upto 6 --connlimit-mask 48 \
+		--connlimit-daddr --connlimit-name abi-6
+	# "abi1" and "abi-6", NUL-padded to 32 bytes; 8 reserved bytes
+	v2="connlimit rev=2 size=104 data="
+	want4+=$'\n'"${v2}ffffff00$(hex_zeros 12)$(hex_le32 4)$(hex_le32 0)61626931$(hex_zeros 28)"
+	want4+="$(hex_zeros 8)$(hex_zeros 8)"
+	want6+=$'\n'"${v2}ffffffffffff$(hex_zeros 10)$(hex_le32 6)$(hex_le32 3)6162692d36$(hex_zeros 27)"
+	want6+="$(hex_zeros 8)$(hex_zeros 8)"
+	layout_roundtrip "$srv" 4 "$want4" "$(as_rev2 "$want4")"
+	layout_roundtrip "$srv" 6 "$want6" "$(as_rev2 "$want6")"
+}
+
 # rmmod is refused while a rule uses the match and works once it is gone
 case_rmmod() {
 	local srv got t0
@@ -677,6 +753,9 @@ for BACKEND in $BACKENDS; do
 	e2e nosyn "a rule without --syn keeps established connections working" case_nosyn
 	e2e live "tcp (no --syn) and udp at the limit keep flowing right after a refused attempt" case_live
 	e2e roundtrip "the stock libxt_connlimit.so round-trips rules through the module" case_roundtrip
+	if [ "$BACKEND" = legacy ]; then
+		e2e layout "match data in the kernel byte for byte as include/xt_connlimit.h lays it out; -save/-restore keep it" case_layout
+	fi
 	e2e ourext "our libxt_connlimit.so drives the module" case_our_ext
 	e2e hostile-flags "unknown flag bits refused with a message, nothing installed" case_hostile_flags
 	e2e hostile-masks "any mask accepted, never rewritten, -D finds it" case_hostile_masks

@@ -13,7 +13,8 @@
 # sparse is then forced on (KBUILD_CHECKSRC).  The module is copied to
 # build/matrix/modules/KVER/kernel/xt_connlimit.ko (TESTBED_MODULES for
 # tests/qemu/run-suite.sh).  The whole build output goes to LOG (default:
-# stderr).  Exit 0 only for a clean build.
+# stderr).  Exit 0 only for a clean build.  MATRIX_KBUILD_ARGS adds make
+# arguments (tests/cross/: "ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-").
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/matrix/lib.sh
@@ -53,7 +54,8 @@ chroot_mount "$root"
 trap 'chroot_umount "$root"' EXIT
 set +e
 in_chroot "$root" make -C "$src" --no-print-directory module KDIR="$kdir" \
-	BUILD="$src/build" KBUILD_ARGS="W=1 $sparse_args KCFLAGS=-Werror" >"$log" 2>&1
+	BUILD="$src/build" KBUILD_ARGS="${MATRIX_KBUILD_ARGS:+$MATRIX_KBUILD_ARGS }W=1 $sparse_args KCFLAGS=-Werror" \
+	>"$log" 2>&1
 rc=$?
 set -e
 chroot_umount "$root"

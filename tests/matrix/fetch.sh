@@ -18,6 +18,13 @@
 #            the linux-binary-KVER and linux-modules-KVER it depends on, are
 #            unpacked into build/kernels/KVER/, where tests/qemu finds it.
 # Done once per kernel: a stamp records what was unpacked.
+#
+# MATRIX_ARCH=DEBARCH (tests/cross/): the kernel is of that foreign dpkg
+# architecture of the chroot.  A package not found for the chroot's own
+# architecture is taken as NAME:DEBARCH: the kernel's packages are, while
+# linux-kbuild-* (the kbuild tools, host binaries) stays the chroot's own.
+# The foreign packages' own dependencies (their native compiler) are not
+# installed: the cross compiler is the chroot's.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/matrix/lib.sh
@@ -62,16 +69,28 @@ candidate() { # NAME
 	chroot "$root" apt-cache policy "$1" | awk '$1 == "Candidate:" { print $2; exit }'
 }
 
+# NAME, or NAME:MATRIX_ARCH if only that architecture has it.
+qualified() { # NAME
+	local v
+	v=$(candidate "$1")
+	if [ -n "${MATRIX_ARCH:-}" ] && { [ -z "$v" ] || [ "$v" = "(none)" ]; }; then
+		echo "$1:$MATRIX_ARCH"
+	else
+		echo "$1"
+	fi
+}
+
 # Download NAME (at VERSION, or the candidate) unless kept; prints the file.
 fetch_deb() { # NAME [VERSION]
-	local name=$1 ver=${2:-} f
-	[ -n "$ver" ] || ver=$(candidate "$name")
-	[ -n "$ver" ] && [ "$ver" != "(none)" ] || { log "no package $name"; return 1; }
+	local qname ver=${2:-} f name=$1
+	qname=$(qualified "$name")
+	[ -n "$ver" ] || ver=$(candidate "$qname")
+	[ -n "$ver" ] && [ "$ver" != "(none)" ] || { log "no package $qname"; return 1; }
 	for f in "$debs/${name}_${ver//:/%3a}"_*.deb; do
 		if [ -f "$f" ]; then echo "$f"; return 0; fi
 	done
 	rm -f "$root$dl"/*.deb
-	in_chroot "$root" sh -c "cd $dl && apt-get -q download '$name=$ver'" >&2
+	in_chroot "$root" sh -c "cd $dl && apt-get -q download '$qname=$ver'" >&2
 	for f in "$root$dl/${name}_${ver//:/%3a}"_*.deb; do
 		if [ -f "$f" ]; then mv "$f" "$debs/"; echo "$debs/${f##*/}"; return 0; fi
 	done
@@ -98,11 +117,15 @@ while [ ${#queue[@]} -gt 0 ]; do
 	done_pkgs+="$name "
 	f=$(fetch_deb "$name" "$ver")
 	files+=("$f")
+	foreign_deb=0
+	if [ -n "${MATRIX_ARCH:-}" ] && [ "$(dpkg-deb -f "$f" Architecture)" = "$MATRIX_ARCH" ]; then
+		foreign_deb=1
+	fi
 	while read -r dname op dver; do
 		[ -n "$dname" ] || continue
 		if to_unpack "$dname"; then
 			if [ "$op" = "=" ]; then queue+=("$dname=$dver"); else queue+=("$dname"); fi
-		elif [ "$what" = headers ]; then
+		elif [ "$what" = headers ] && [ "$foreign_deb" = 0 ]; then
 			tools+=("$dname")
 		fi
 	done < <(deps_of "$f")

@@ -10,6 +10,12 @@
 # gcc, sparse, libxtables-dev, pkg-config and iptables.  Kernel headers and
 # the compiler a kernel was built with are added later (fetch.sh).
 #
+# MKROOT_FOREIGN="arm64 armhf" adds foreign dpkg architectures (multiarch)
+# and MKROOT_EXTRA_PKGS more packages (which may name those architectures:
+# "libxtables-dev:arm64") once the chroot is made: tests/cross/ makes its
+# own chroot so, in its own cache directory.  Without them the chroot and
+# its cache key are what they always were.
+#
 # Cached in $CONNLIMIT_MATRIX_CACHE (default /var/cache/connlimit-tests/
 # matrix) as root-RELEASE/, made again only when what goes into it changes
 # (root-RELEASE/.matrix-key); its package lists are refreshed once a day
@@ -41,6 +47,8 @@ sources() {
 	fi
 }
 pkgs=(make gcc libc6-dev sparse libxtables-dev pkg-config iptables xz-utils)
+# shellcheck disable=SC2206  # lists, split on purpose
+foreign=(${MKROOT_FOREIGN:-}) extra=(${MKROOT_EXTRA_PKGS:-})
 
 make_root() { # DIR
 	local dir=$1
@@ -59,11 +67,27 @@ make_root() { # DIR
 	chroot_umount "$dir"
 }
 
+# The foreign architectures and the extra packages.
+add_extra() { # DIR
+	local dir=$1 a
+	chroot_mount "$dir"
+	for a in "${foreign[@]}"; do in_chroot "$dir" dpkg --add-architecture "$a"; done
+	in_chroot "$dir" apt-get -q update >&2
+	in_chroot "$dir" apt-get -q -y install "${extra[@]}" >&2
+	in_chroot "$dir" apt-get clean
+	chroot_umount "$dir"
+}
+
 key=$({
 	declare -f make_root sources
 	echo "$release"
 	sources
 	printf '%s\n' "${pkgs[@]}"
+	if [ ${#foreign[@]} -gt 0 ] || [ ${#extra[@]} -gt 0 ]; then
+		declare -f add_extra
+		echo "foreign: ${foreign[*]}"
+		printf '%s\n' "${extra[@]}"
+	fi
 } | sha256sum | cut -c1-16)
 
 exec 7>"$root.lock"
@@ -87,6 +111,7 @@ if [ "$(cat "$root/.matrix-key" 2>/dev/null)" != "$key" ]; then
 	start=$(date +%s)
 	log "making it from $main_url (${pkgs[*]})"
 	make_root "$tmp"
+	if [ ${#foreign[@]} -gt 0 ] || [ ${#extra[@]} -gt 0 ]; then add_extra "$tmp"; fi
 	echo "$key" >"$tmp/.matrix-key"
 	touch "$tmp/var/lib/apt/lists/.matrix-updated"
 	[ -z "$(mounts_below "$root")" ] || { echo "mkroot: $root is mounted" >&2; exit 1; }

@@ -7,6 +7,8 @@
 # (amd64, cloud-amd64, rt-amd64) that RELEASE's chroot can install from
 # suite FROM, e.g. "resolve.sh bullseye bullseye amd64" -> 5.10.0-46-amd64.
 # A release name as FROM also takes its -security and -updates suites.
+# MATRIX_ARCH=DEBARCH: FLAVOUR is a kernel of that foreign architecture
+# (arm64, armmp) of the chroot.
 # It reads the flavour's metapackage (linux-image-FLAVOUR): the highest
 # version of it in those suites, and the kernel package it depends on.
 set -euo pipefail
@@ -18,6 +20,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 release=$1 from=$2 flavour=$3
 root=$(matrix_root "$release")
 meta=linux-image-$flavour
+# a foreign architecture's kernel (fetch.sh's MATRIX_ARCH)
+if [ -n "${MATRIX_ARCH:-}" ]; then meta=$meta:$MATRIX_ARCH; fi
 
 # "pkg | version | url suite/component arch Packages"
 best=""

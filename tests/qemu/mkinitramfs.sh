@@ -3,11 +3,14 @@
 #
 # mkinitramfs.sh KVER ours|intree OUT
 #
-# Writes OUT: the initramfs for one test guest, made of the host's own Debian
-# binaries and the kernel's own modules.  It is two cpio layers, cached under
-# build/qemu/ and rebuilt only when an input changed:
+# Writes OUT: the initramfs for one test guest, made of Debian binaries of
+# the kernel's architecture (tests/qemu/arch.sh: amd64 ones are the host's
+# own; arm64 and armhf ones are unpacked by tests/cross/mksysroot.sh, with
+# our extension, tools and fixture cross-built by tests/cross/run.sh) and
+# the kernel's own modules.  It is two cpio layers, cached under build/qemu/
+# and rebuilt only when an input changed:
 #
-#   base-<hash>.cpio      kernel-independent userspace: busybox (applets in
+#   base-ARCH-<hash>.cpio kernel-independent userspace: busybox (applets in
 #                         /opt/busybox/bin, minus those we bring for real),
 #                         bash, xtables-legacy-multi and xtables-nft-multi
 #                         with ip(6)tables-{legacy,nft}[-save,-restore]
@@ -18,8 +21,9 @@
 #                         libxt_connlimit.so (if built) in /usr/lib/xtables-ours
 #   mod-KVER-VARIANT-<hash>.cpio
 #                         the kernel's module subset (net/netfilter,
-#                         net/ipv{4,6}/netfilter, lib, crypto, arch/x86/crypto,
-#                         veth) + `depmod -b`; for "ours" also
+#                         net/ipv{4,6}/netfilter, lib, crypto, arch/ARCH/crypto,
+#                         veth; on ARM also drivers/virtio and virtio_console
+#                         for the result channel) + `depmod -b`; for "ours" also
 #                         updates/xt_connlimit.ko, which depmod's default
 #                         search order ("updates" before "built-in") makes
 #                         the one `modprobe xt_connlimit` loads
@@ -43,6 +47,11 @@ case $variant in ours|intree) ;; *) usage ;; esac
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cache=$top/build/qemu
+# shellcheck source=tests/qemu/arch.sh
+. "$top/tests/qemu/arch.sh"
+testbed_arch "$kver"
+# where the guest's binaries come from: "" (the host) or a sysroot
+sr=$TB_SYSROOT
 # where the kernel's modules are (installed, or unpacked: kernel-path.sh);
 # in the guest they are always at /lib/modules/KVER
 moddir=$("$top/tests/qemu/kernel-path.sh" modules "$kver") || moddir=/lib/modules/$kver
@@ -65,8 +74,16 @@ trap 'rm -rf "${scratch[@]}"' EXIT
 # TESTBED_MODULES: another build directory (e.g. a worktree's) for "ours"
 ours_ko=${TESTBED_MODULES:-$top/build}/$kver/kernel/xt_connlimit.ko
 ours_ext=$top/userspace/libxt_connlimit.so
-connt=$cache/tools/connt
-tools=("$connt" "$cache/tools/clstress" "$cache/tools/xtcraft")
+tooldir=$cache/tools crafted=$cache/crafted
+if [ -n "$sr" ]; then
+	# cross-built by tests/cross/run.sh
+	ours_ext=$TB_CROSS/libxt_connlimit.so tooldir=$TB_CROSS/tools crafted=$TB_CROSS/crafted
+	[ -f "$sr/.sysroot-key" ] || {
+		echo "mkinitramfs: no $TB_ARCH binaries in $sr (tests/cross/mksysroot.sh)" >&2
+		exit 1
+	}
+fi
+tools=("$tooldir/connt" "$tooldir/clstress" "$tooldir/xtcraft")
 
 # Host binaries the guest gets, with their libraries.
 bins=(
@@ -75,12 +92,20 @@ bins=(
 	/usr/sbin/ip /usr/bin/ss /usr/bin/kmod /usr/sbin/conntrack
 )
 # ipset, for the documentation's examples (tests/docs), when installed
-[ -x /usr/sbin/ipset ] && bins+=(/usr/sbin/ipset)
-xtdir=/usr/lib/x86_64-linux-gnu/xtables
+# (the host's, so amd64 guests only)
+[ -z "$sr" ] && [ -x /usr/sbin/ipset ] && bins+=(/usr/sbin/ipset)
+xtdir=/usr/lib/$TB_TRIPLET/xtables
 # Busybox applets we must not shadow the real tools with (busybox sh would
 # otherwise prefer them), and ones that make no sense here.
 bb_skip=" ip ipneigh tc modprobe insmod rmmod lsmod depmod modinfo init linuxrc bash "
-module_dirs=(net/netfilter net/ipv4/netfilter net/ipv6/netfilter lib crypto arch/x86/crypto)
+module_dirs=(net/netfilter net/ipv4/netfilter net/ipv6/netfilter lib crypto "arch/$TB_KARCH/crypto")
+# single modules (each maybe compressed: NAME.ko*)
+module_files=(drivers/net/veth)
+# the result channel's (a virtio console on ARM)
+if [ -n "$TB_RESULT_MODULES" ]; then
+	module_dirs+=(drivers/virtio)
+	module_files+=(drivers/char/virtio_console)
+fi
 
 # A short content hash of whatever names the inputs of a layer.
 digest() { sha256sum | cut -c1-16; }
@@ -111,18 +136,53 @@ skeleton() {
 	ln -s ../run "$r/var/run"
 }
 
-# Copy a host file to the same path under ROOT (symlinks resolved).
+# Copy a file of the host (or of the sysroot) to the same path under ROOT
+# (symlinks resolved).
 add_file() { # ROOT FILE
-	[ -e "$1$2" ] || cp -L --parents "$2" "$1/"
+	[ -e "$1$2" ] || { mkdir -p "$(dirname "$1$2")" && cp -L "$sr$2" "$1$2"; }
 }
 
-# Copy every library ldd lists for an ELF file.
-add_libs() { # ROOT FILE
-	local r=$1 f=$2 lib
-	for lib in $(ldd "$f" 2>/dev/null |
-		awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
-		add_file "$r" "$lib"
+# The sysroot path of the library NAME (a DT_NEEDED entry).
+sysroot_lib() { # NAME
+	local d
+	for d in "/usr/lib/$TB_TRIPLET" /usr/lib "/lib/$TB_TRIPLET"; do
+		if [ -e "$sr$d/$1" ]; then echo "$d/$1"; return 0; fi
 	done
+	echo "mkinitramfs: library $1 is not in $sr" >&2
+	return 1
+}
+
+# Copy every library an ELF file needs: what ldd lists for a host file; for
+# a sysroot's (which cannot run here; FILE is its path in the guest, already
+# copied), its interpreter and DT_NEEDED entries, followed through the
+# libraries.
+add_libs() { # ROOT FILE
+	local r=$1 f=$2 lib todo
+	if [ -z "$sr" ]; then
+		for lib in $(ldd "$f" 2>/dev/null |
+			awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+			add_file "$r" "$lib"
+		done
+		return 0
+	fi
+	todo=("$f")
+	while [ ${#todo[@]} -gt 0 ]; do
+		f=${todo[0]}
+		todo=("${todo[@]:1}")
+		lib=$(readelf -l "$r$f" | sed -n 's/.*program interpreter: \(.*\)]$/\1/p')
+		if [ -n "$lib" ]; then add_file "$r" "$lib"; fi
+		for lib in $(readelf -d "$r$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'); do
+			lib=$(sysroot_lib "$lib") || exit 1
+			[ -e "$r$lib" ] && continue
+			add_file "$r" "$lib"
+			todo+=("$lib")
+		done
+	done
+}
+
+# The applets of the guest's busybox (a foreign one runs under qemu-user).
+busybox_list() {
+	if [ -n "$sr" ]; then "$TB_QEMU_USER" "$sr/usr/bin/busybox" --list; else busybox --list; fi
 }
 
 # Copy an ELF file and its libraries.
@@ -132,6 +192,7 @@ add_elf() { # ROOT FILE
 }
 
 build_tools() {
+	[ -z "$sr" ] || return 0 # tests/cross/run.sh built them
 	mkdir -p "$cache/tools"
 	make -s -C "$top/tests/tools" OUT="$cache/tools" >&2
 	# the hostile-data fixture (tests/guest/hostile.sh)
@@ -147,7 +208,7 @@ build_base() { # OUTFILE
 
 	# busybox applets, except the ones above
 	mkdir -p "$r/opt/busybox/bin"
-	for a in $(busybox --list); do
+	for a in $(busybox_list); do
 		case $bb_skip in *" $a "*) continue ;; esac
 		ln -s /usr/bin/busybox "$r/opt/busybox/bin/$a"
 	done
@@ -167,20 +228,24 @@ build_base() { # OUTFILE
 	done
 
 	# the stock extensions and what they link against
-	for so in "$xtdir"/*.so; do add_elf "$r" "$so"; done
+	for so in "$sr$xtdir"/*.so; do add_elf "$r" "${so#"$sr"}"; done
 
 	# our extension, in its own dir (select with XTABLES_LIBDIR)
 	if [ -f "$ours_ext" ]; then
 		mkdir -p "$r/usr/lib/xtables-ours"
 		cp "$ours_ext" "$r/usr/lib/xtables-ours/"
-		add_libs "$r" "$ours_ext"
+		if [ -n "$sr" ]; then
+			add_libs "$r" /usr/lib/xtables-ours/libxt_connlimit.so
+		else
+			add_libs "$r" "$ours_ext"
+		fi
 	fi
 
 	cp "${tools[@]}" "$r/usr/bin/"
 	mkdir -p "$r/opt/crafted"
-	cp -r "$cache/crafted/crafted" "$cache/crafted/crafted-size" "$r/opt/crafted/"
+	cp -r "$crafted/crafted" "$crafted/crafted-size" "$r/opt/crafted/"
 	for a in /etc/protocols /etc/services /etc/ethertypes /etc/nsswitch.conf; do
-		if [ -f "$a" ]; then add_file "$r" "$a"; fi
+		if [ -f "$sr$a" ]; then add_file "$r" "$a"; fi
 	done
 	echo "root:x:0:0:root:/root:/bin/bash" >"$r/etc/passwd"
 	echo "root:x:0:" >"$r/etc/group"
@@ -199,8 +264,13 @@ build_modules() { # OUTFILE
 		mkdir -p "$r$gmoddir/kernel/$d"
 		cp -a "$moddir/kernel/$d/." "$r$gmoddir/kernel/$d/"
 	done
-	mkdir -p "$r$gmoddir/kernel/drivers/net"
-	cp -a "$moddir"/kernel/drivers/net/veth.ko* "$r$gmoddir/kernel/drivers/net/"
+	for f in "${module_files[@]}"; do
+		mkdir -p "$r$gmoddir/kernel/${f%/*}"
+		for d in "$moddir/kernel/$f".ko*; do
+			# (a built-in one has no file)
+			if [ -f "$d" ]; then cp -a "$d" "$r$gmoddir/kernel/${f%/*}/"; fi
+		done
+	done
 	for f in modules.order modules.builtin modules.builtin.modinfo; do
 		if [ -f "$moddir/$f" ]; then cp "$moddir/$f" "$r$gmoddir/"; fi
 	done
@@ -235,14 +305,14 @@ build_tools
 # --- base layer (kernel independent)
 base_key=$({
 	echo "compress=$compress"
-	sha256sum "$0" "${tools[@]}" "$cache"/crafted/*/libxt_connlimit.so
-	file_manifest "${bins[@]}" "$xtdir"/*.so
+	sha256sum "$0" "$top/tests/qemu/arch.sh" "${tools[@]}" "$crafted"/*/libxt_connlimit.so
+	file_manifest "${bins[@]/#/$sr}" "$sr$xtdir"/*.so
 	if [ -f "$ours_ext" ]; then sha256sum "$ours_ext"; fi
-	busybox --list
+	busybox_list
 } | digest)
-base=$cache/base-$base_key.cpio
+base=$cache/base-$TB_ARCH-$base_key.cpio
 if [ ! -f "$base" ]; then
-	rm -f "$cache"/base-*.cpio
+	rm -f "$cache/base-$TB_ARCH-"*.cpio
 	build_base "$base"
 fi
 
@@ -255,7 +325,7 @@ mod_key=$({
 			find "$moddir/kernel/$d" -type f -printf '%p %s %T@\n'
 		fi
 	done
-	file_manifest "$moddir"/kernel/drivers/net/veth.ko*
+	for f in "${module_files[@]}"; do file_manifest "$moddir/kernel/$f".ko*; done
 	if [ "$variant" = ours ]; then sha256sum "$ours_ko"; fi
 } | digest)
 mods=$cache/mod-$kver-$variant-$mod_key.cpio

@@ -5,11 +5,13 @@
 #
 # Boots kernel KVER (installed or unpacked: kernel-path.sh) with INITRD (from mkinitramfs.sh) plus a per-run
 # layer (/init, tests/guest/*, /etc/testbed.conf) under qemu TCG and waits
-# for it to power off.  Files written to OUTDIR:
+# for it to power off.  The machine follows the kernel's architecture
+# (tests/qemu/arch.sh): a PC for amd64, the virt board for arm64 and armmp.
+# Files written to OUTDIR:
 #   console.log   the guest console (kernel log at warning level and up,
 #                 the suite's own narration)
-#   results.log   the result channel (second serial port): TAP lines and
-#                 the sentinel
+#   results.log   the result channel (second serial port; a virtio console
+#                 on ARM): TAP lines and the sentinel
 #   verdict       "pass", or "fail: <why>"
 # Exit status: 0 only if the guest wrote "TESTBED-PASS <nonce>" with this
 # run's nonce -- which the guest does only after the suite passed and its
@@ -65,6 +67,9 @@ shift $((OPTIND - 1))
 [ $# -eq 3 ] || { echo "usage: $0 [-s SUITE] [-e KEY=VALUE] [-a FILE] [-V VARIANT] [-b BACKENDS] [-o CASES] [-t S] [-c] [-r] [-m MB] [-C N] [-k ARGS] [-D] KVER INITRD OUTDIR" >&2; exit 2; }
 kver=$1 initrd=$2 outdir=$3
 top=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/qemu/arch.sh
+. "$top/tests/qemu/arch.sh"
+testbed_arch "$kver"
 vmlinuz=$("$top/tests/qemu/kernel-path.sh" image "$kver") ||
 	{ echo "run-guest: no image of kernel $kver" >&2; exit 1; }
 mkdir -p "$outdir"
@@ -95,6 +100,8 @@ TESTBED_VARIANT=$variant
 TESTBED_BACKENDS="$backends"
 TESTBED_ONLY="$only"
 TESTBED_TRACE="${TESTBED_TRACE:-}"
+TESTBED_RESULT_DEV=$TB_RESULT_DEV
+TESTBED_RESULT_MODULES="$TB_RESULT_MODULES"
 EOF
 if [ ${#conf_extra[@]} -gt 0 ]; then
 	printf '%s\n' "${conf_extra[@]}" >>"$run/etc/testbed.conf"
@@ -106,7 +113,7 @@ rm -rf "$run" "$outdir/run.cpio"
 # --- boot
 # shellcheck disable=SC2206  # $slab_debug and $extra_args: split on purpose
 cmdline=(
-	console=ttyS0 loglevel=5
+	console=$TB_CONSOLE loglevel=5
 	panic_on_warn=1 panic=-1 oops=panic
 	$slab_debug
 	rcupdate.rcu_cpu_stall_timeout=300
@@ -117,10 +124,11 @@ rm -f "$outdir/console.log" "$outdir/results.log" "$outdir/verdict"
 : >"$outdir/results.log"
 : >"$outdir/console.log"
 
+# shellcheck disable=SC2046  # the result channel's options, split on purpose
 qemu=(
-	qemu-system-x86_64 -accel tcg,thread=multi -smp "$cpus" -m "$mem"
-	-nographic -vga none -monitor none -no-reboot -nic none
-	-serial "file:$outdir/console.log" -serial "file:$outdir/results.log"
+	"${TB_QEMU[@]}" -accel tcg,thread=multi -smp "$cpus" -m "$mem"
+	-nographic -monitor none -no-reboot -nic none
+	-serial "file:$outdir/console.log" $(testbed_result_qemu "$outdir/results.log")
 	-kernel "$vmlinuz" -initrd "$outdir/initrd.img"
 	-append "${cmdline[*]}"
 )

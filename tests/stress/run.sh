@@ -10,14 +10,17 @@
 # prints them ("ok N - KVER ours stress-short: ..."); exit 0 only if every
 # kernel's guest passed.  "fault" boots the test-only build that fails
 # every 3rd packet-path allocation (make module-fault, built here).
-# Needs build/<kver>/kernel/xt_connlimit.ko (make modules-all).
+# Needs build/<kver>/kernel/xt_connlimit.ko (make modules-all), or under
+# $TESTBED_MODULES/<kver>/ when that is set (short, long).
+# TESTBED_TIMEOUT overrides the boot's timeout (short 900 s, long 1800 s): an
+# ARM guest under TCG (tests/cross) needs longer.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 mode=${1:-}
-modules=$top/build
+modules=${TESTBED_MODULES:-$top/build}
 case $mode in
-short) tmo=900 ;;
-long) tmo=1800 ;;
+short) tmo=${TESTBED_TIMEOUT:-900} ;;
+long) tmo=${TESTBED_TIMEOUT:-1800} ;;
 fault) tmo=600 modules=$top/build/fault ;;
 *) echo "usage: $0 short|long|fault [KVER...]" >&2; exit 2 ;;
 esac

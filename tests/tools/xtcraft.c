@@ -20,6 +20,14 @@
  *	Asks x_tables (IPT_SO_GET_REVISION_MATCH) whether "connlimit" has
  *	revision REV: prints "revision REV present", "revision REV absent
  *	(errno)", exit 0, or 3 when absent.
+ *   xtcraft [-n NETNS] dump 4|6
+ *	Every connlimit match of the filter table as IPT_SO_GET_ENTRIES
+ *	(IP6T_) returns it, one line each in rule order:
+ *	  connlimit rev=R size=S data=HEX
+ *	S the match size with its xt_entry_match header, HEX the bytes after
+ *	that header (the kernel zeroes what lies past the match's usersize).
+ *	For tests/guest/e2e.sh's layout case: the bytes as the kernel holds
+ *	them, whatever iptables put there.
  *   xtcraft [-n NETNS] write FILE TEXT|-
  *	One write(2) of TEXT to FILE (opened O_WRONLY), or with "-" of 6
  *	bytes from a page that cannot be read (PROT_NONE): a /proc file's
@@ -69,14 +77,13 @@ const char *prog = "xtcraft";
 #define NFT_TABLE	"xtcraft"
 #define NFT_CHAIN	"c"
 
-_Static_assert(sizeof(struct xt_connlimit_info) == 32, "rev 1 ABI");
-_Static_assert(sizeof(struct xt_connlimit_info_v2) == 72, "rev 2 ABI");
 
 static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr,
 		"usage: xtcraft [-n NETNS] run legacy|nft FAMILY rev1|rev2|family\n"
 		"       xtcraft [-n NETNS] revision 4|6 REV\n"
+		"       xtcraft [-n NETNS] dump 4|6\n"
 		"       xtcraft [-n NETNS] write FILE TEXT|-\n");
 	exit(2);
 }
@@ -980,6 +987,46 @@ static int revision_main(int argc, char **argv)
 	return 0;
 }
 
+static int dump_main(int argc, char **argv)
+{
+	struct xtab t;
+	const struct xt_entry_match *m;
+	struct xt_counters *cnt;
+	uint16_t *toff, *noff;
+	unsigned int off = 0, moff, i;
+	uint8_t *e;
+
+	if (argc != 2 || (strcmp(argv[1], "4") && strcmp(argv[1], "6")))
+		usage();
+	memset(&t, 0, sizeof(t));
+	t.fam = strcmp(argv[1], "6") ? 4 : 6;
+	t.fd = socket(t.fam == 6 ? AF_INET6 : AF_INET, SOCK_RAW, IPPROTO_RAW);
+	if (t.fd < 0)
+		die("socket(SOCK_RAW)");
+	if (xtab_read(&t) < 0)
+		die("reading the filter table");
+	while (off < t.size) {
+		e = t.entries + off;
+		entry_offsets(t.fam, e, &toff, &noff, &cnt);
+		if (*noff < entry_hdr(t.fam) || *toff > *noff || off + *noff > t.size)
+			die("a malformed entry from the kernel");
+		for (moff = entry_hdr(t.fam); moff < *toff; moff += m->u.match_size) {
+			m = (const void *)(e + moff);
+			if (m->u.match_size < sizeof(*m) || moff + m->u.match_size > *toff)
+				die("a malformed match from the kernel");
+			if (strcmp(m->u.user.name, "connlimit"))
+				continue;
+			printf("connlimit rev=%u size=%u data=", m->u.user.revision,
+			       m->u.match_size);
+			for (i = sizeof(*m); i < m->u.match_size; i++)
+				printf("%02x", ((const uint8_t *)m)[i]);
+			putchar('\n');
+		}
+		off += *noff;
+	}
+	return 0;
+}
+
 static int write_main(int argc, char **argv)
 {
 	const char *buf = argv[2];
@@ -1019,6 +1066,8 @@ int main(int argc, char **argv)
 		return run_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "revision"))
 		return revision_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "dump"))
+		return dump_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "write"))
 		return write_main(argc - 1, argv + 1);
 	usage();
