@@ -94,6 +94,7 @@ kernel_suites() {
 lane1() {
 	local i
 	run_suite host tests/host/run.sh
+	run_suite fuzz tests/fuzz/run.sh 60
 	run_suite docs tests/docs/run.sh
 	for i in "${!kernels[@]}"; do
 		[ $((i % 2)) -eq 0 ] && kernel_suites "${kernels[i]}"
@@ -106,7 +107,6 @@ lane1() {
 
 lane2() {
 	local i
-	run_suite fuzz tests/fuzz/run.sh 60
 	for i in "${!kernels[@]}"; do
 		[ $((i % 2)) -eq 1 ] && kernel_suites "${kernels[i]}"
 	done

@@ -584,7 +584,7 @@ case_rev1_drops_name() {
 		{ echo "-A INPUT $rule failed: ${err%%$'\n'*}"; return 1; }
 	same "-A stderr" "${REV1_NAME_WARNING/NAME/web}" "$err" || return 1
 	want="-A INPUT ${rule/ --connlimit-name web/}"
-	got=$(save_rules ours "$be" "$fam" | grep '^-A ')
+	got=$(save_rules ours "$be" "$fam" | grep '^-A ' | trimmed)
 	same "saved rule (canonical form, no name)" "$want" \
 		"$(sed -E 's/ --connlimit-mask [0-9]+//; s/ --connlimit-saddr//' <<<"$got")" ||
 		return 1
