@@ -429,9 +429,17 @@ case_loopback() {
 			client_cmd a$fam$mask "open 1"
 			[ "$REPLY_LINE" = "open est=0 ref=0 tmo=1 err=0" ] ||
 				fail "IPv$fam mask $mask: a 2nd connection under a limit of 1 got '$REPLY_LINE'"
-			client_close a$fam$mask 1 reset
+			# the rule goes first: while the refused attempt is
+			# still counted it refuses this connection's packets too
+			# (as the kernel's own engine does), the reset among
+			# them, and the server would later retransmit into the
+			# next round, where conntrack picks that up as a new
+			# connection under the same key
 			xt $fam "$s" -F INPUT
+			client_close a$fam$mask 1 reset
 			# the next round starts from no connection at all
+			busywait 5000 eval "[ -z \"\$(nsx $s ss -Htn state established)\" ]" ||
+				fail "IPv$fam mask $mask: connections left after the reset: $(nsx "$s" ss -Htn)"
 			nsx "$s" conntrack -F 2>/dev/null
 		done
 	done
