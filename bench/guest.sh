@@ -181,8 +181,13 @@ slab() {
 }
 
 # free_pages: free pages in the buddy allocator plus the per-CPU lists.
+# Each CPU keeps a difference of up to its vmstat threshold (tens of pages)
+# to the global count until vmstat's work folds it in; stat_refresh folds
+# them all now, or a delta between two readings is off by as much as the
+# rule freed in a small case (an in-kernel total read below its own slab).
 free_pages() {
 	local k v free=0 pcp=0
+	echo 1 >/proc/sys/vm/stat_refresh 2>/dev/null || true
 	while read -r k v _; do
 		[ "$k" = nr_free_pages ] && { free=$v; break; }
 	done </proc/vmstat
