@@ -37,7 +37,7 @@ REJECT_TCP=(-j REJECT --reject-with tcp-reset)
 # (the FAIL lines stay in the console log), so the differential run keeps
 # showing whether upstream still differs.
 INTREE_DIFFERS="
-live the in-tree engine (Debian 6.1.192, 6.12.117) keeps counting a just-refused connection, so packets of the counted ones are refused: UDP until conntrack marks the flows ASSURED (~2 s), TCP without --syn at times
+live the in-tree engine (every Debian kernel booted, 5.10 to 7.3) keeps counting a just-refused connection, so packets of the counted ones are refused: UDP until conntrack marks the flows ASSURED (~2 s), TCP without --syn at times
 hostile-flags the in-tree checkentry never looks at the flags and accepts unknown bits; ours refuses them with -EINVAL and a message
 "
 

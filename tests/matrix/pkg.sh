@@ -39,19 +39,7 @@ version=$(cat "$MATRIX_TOP/VERSION")
 n=0 failed=0
 t_all=$(date +%s)
 
-pass() { n=$((n + 1)); echo "ok $n - $release pkg: $1"; }
-fail() { # DESC WHY...
-	local d=$1
-	shift
-	n=$((n + 1)) failed=1
-	echo "FAIL: $*"
-	echo "not ok $n - $release pkg: $d"
-}
-check() {
-	local d=$1 why=$2
-	shift 2
-	if "$@"; then pass "$d"; else fail "$d" "$why"; fi
-}
+TAP_PREFIX="$release pkg: "
 show() { tail -n "${2:-30}" "$1" | sed 's/^/#   /'; }
 ch() { in_chroot "$root" "$@"; }
 # dpkg --verify: every package of the chroot

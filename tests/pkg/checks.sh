@@ -6,7 +6,8 @@
 # release of the kernel matrix, with the kernels' headers only): what the
 # built packages declare, what an install leaves behind, what a removal
 # gives back.  Sourced; the caller defines
-#   pass/fail/check  its TAP helpers (check DESC WHY CMD...)
+#   n failed         the TAP helpers' counters (0 0); TAP_PREFIX goes before
+#                    each description ("" when unset)
 #   ch CMD...        run CMD inside the chroot under test
 #   root version arch xtlib kernels[] iptables_md5
 #   VERIFY_PKGS[]    the distribution's packages to verify (dpkg --verify;
@@ -14,7 +15,24 @@
 #   KERNEL_OWN       1 when the kernels' own modules are in the chroot (their
 #                    xt_connlimit.ko is then checked too), 0 when only
 #                    their headers are
-# shellcheck disable=SC2154  # (root, arch, version, ...: the caller's)
+# shellcheck disable=SC2154,SC2034  # root, arch, version, ...: the caller's; failed: read by the caller
+
+# The TAP helpers: pass DESC; fail DESC WHY...; skip DESC REASON;
+# check DESC WHY CMD... (pass if CMD succeeds, else fail with WHY).
+pass() { n=$((n + 1)); echo "ok $n - ${TAP_PREFIX:-}$1"; }
+fail() {
+	local d=$1
+	shift
+	n=$((n + 1)) failed=1
+	echo "FAIL: $*"
+	echo "not ok $n - ${TAP_PREFIX:-}$d"
+}
+skip() { n=$((n + 1)); echo "ok $n - ${TAP_PREFIX:-}$1 # SKIP $2"; }
+check() {
+	local d=$1 why=$2
+	shift 2
+	if "$@"; then pass "$d"; else fail "$d" "$why"; fi
+}
 
 # verify_dist [installed]: dpkg --verify of VERIFY_PKGS is silent, else it
 # prints what differs.  While our packages are installed, the kernels' own

@@ -51,21 +51,6 @@ logs=$work/logs
 n=0 failed=0
 t_all=$(date +%s)
 
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() { # DESC WHY...
-	local d=$1
-	shift
-	n=$((n + 1)) failed=1
-	echo "FAIL: $*"
-	echo "not ok $n - $d"
-}
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
-# check DESC WHY CMD...: pass if CMD succeeds, else fail with WHY.
-check() {
-	local d=$1 why=$2
-	shift 2
-	if "$@"; then pass "$d"; else fail "$d" "$why"; fi
-}
 timing() { echo "# timing: $1 $(since "$2")s"; }
 # show FILE [N]: the tail of a log, as comments
 show() { tail -n "${2:-30}" "$1" | sed 's/^/#   /'; }
