@@ -47,8 +47,3 @@ cross_arch() {
 }
 
 CROSS_ARCHES="arm64 arm"
-
-# The e2e cases "make check" boots per architecture (a TESTBED_ONLY regex):
-# the layout the 32-bit ABI rests on, our extension, counting TCP and UDP,
-# and a named table shared by two rules; about 90 s a boot under TCG.
-CROSS_CHECK_CASES='^(legacy/(layout|ourext)|nft/(above|udp|named-shared))$'
