@@ -28,9 +28,10 @@
 #                     boots every flavour, both backends)
 #   cross/run.sh      routers: the module cross-built for Debian's arm64,
 #                     armmp and armmp-lpae kernels, the extension and test
-#                     tools for arm64 and armhf; one boot per architecture
-#                     (e2e on ours) under qemu TCG ("make cross-check": the
-#                     differential run and stress short too)
+#                     tools for arm64 and armhf; per architecture (arm64,
+#                     armmp) under qemu TCG the e2e suite on ours, both
+#                     backends, and the stress short form ("make
+#                     cross-check": the differential run and armmp-lpae too)
 #   pkg/run.sh        the Debian packages, installed into a chroot of the
 #                     host's release with the installed kernels, booted
 # Each suite prints TAP-like lines ("ok N - ...", "not ok N - ...",
@@ -42,13 +43,14 @@ cd "$top" || exit 1
 # Installs what is missing when run as root; otherwise names it and fails.
 tests/install-deps.sh || { echo "FAIL: missing Debian packages (see above)"; exit 1; }
 
-# Two lanes of suites run side by side (CHECK_LANES=1: one after the
-# other).  A TCG guest keeps about one of this machine's two cores busy
-# (its suite is a shell script), so two boots at once take little longer
-# than one; the suites poll with generous timeouts rather than timing
-# anything.  Lane 1 prints as it goes; lane 2's output is kept and printed
-# after it.  Suites of one kernel stay in one lane, one after the other
-# (they share its initramfs cache).
+# Two lanes run the jobs side by side (CHECK_LANES=1: one lane).  A TCG
+# guest keeps about one of this machine's two cores busy (its suite is a
+# shell script), so two boots at once take little longer than one; the
+# suites poll with generous timeouts rather than timing anything.  Each
+# lane takes the next job of one queue when it is free, the longest jobs
+# first, so the lanes end close together.  Lane 1 prints as it goes; lane
+# 2's output is kept and printed after it.  The suites of one kernel are one
+# job, run one after the other (they share its initramfs cache).
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 results=$work/results
@@ -91,37 +93,56 @@ kernel_suites() {
 	run_suite "stress-fault $kver" tests/stress/run.sh fault "$kver"
 }
 
-lane1() {
+# The queue, longest first (warm times here): ARM (cross builds, then per
+# architecture the e2e suite and the stress short form under TCG, about
+# 17 min), the kernel matrix (one chroot per Debian release, each kernel
+# built there, about 14 min), each installed kernel's suites (about 12 min
+# each), the README and man page examples, the Debian packages (build,
+# install into a chroot, boot, remove), the fuzzer (60 s), the host suite.
+jobs=(cross matrix)
+for kver in "${kernels[@]}"; do
+	jobs+=("kernel $kver")
+done
+jobs+=(docs pkg fuzz host)
+echo 0 >"$work/next"
+
+# next_job: print the next job of the queue; fail when it is empty.
+next_job() {
 	local i
-	run_suite host tests/host/run.sh
-	run_suite fuzz tests/fuzz/run.sh 60
-	run_suite docs tests/docs/run.sh
-	for i in "${!kernels[@]}"; do
-		[ $((i % 2)) -eq 0 ] && kernel_suites "${kernels[i]}"
-	done
-	# ARM: cross builds, one boot per architecture
-	run_suite cross tests/cross/run.sh check
-	# the Debian packages: build, install into a chroot, boot, remove
-	run_suite pkg tests/pkg/run.sh
+	{
+		flock 9
+		read -r i <"$work/next"
+		echo $((i + 1)) >"$work/next"
+	} 9>"$work/queue.lock"
+	[ "$i" -lt ${#jobs[@]} ] && echo "${jobs[i]}"
 }
 
-lane2() {
-	local i
-	for i in "${!kernels[@]}"; do
-		[ $((i % 2)) -eq 1 ] && kernel_suites "${kernels[i]}"
+run_job() {
+	case $1 in
+	cross) run_suite cross tests/cross/run.sh check ;;
+	matrix) run_suite matrix tests/matrix/run.sh check ;;
+	"kernel "*) kernel_suites "${1#kernel }" ;;
+	docs) run_suite docs tests/docs/run.sh ;;
+	pkg) run_suite pkg tests/pkg/run.sh ;;
+	fuzz) run_suite fuzz tests/fuzz/run.sh 60 ;;
+	host) run_suite host tests/host/run.sh ;;
+	esac
+}
+
+lane() {
+	local job
+	while job=$(next_job); do
+		run_job "$job"
 	done
-	# the kernel matrix: one chroot per Debian release, each kernel built there
-	run_suite matrix tests/matrix/run.sh check
 }
 
 t0=$(date +%s)
 if [ "${CHECK_LANES:-2}" = 1 ]; then
-	lane1
-	lane2
+	lane
 else
-	lane2 >"$work/lane2.out" 2>&1 &
+	lane >"$work/lane2.out" 2>&1 &
 	lane2_pid=$!
-	lane1
+	lane
 	echo "# lane 1 done after $(( $(date +%s) - t0 ))s; lane 2:"
 	wait "$lane2_pid"
 	cat "$work/lane2.out"
