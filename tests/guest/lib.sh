@@ -452,6 +452,13 @@ module_refcnt() {
 # Our module's live-object counters ("rules N", "keys N", ...).
 OBJECTS=/sys/kernel/debug/xt_connlimit/objects
 objects() { cat "$OBJECTS" 2>/dev/null; }
+# kernel_before MAJOR MINOR: the running kernel is older than MAJOR.MINOR.
+kernel_before() {
+	local r=$(uname -r) major minor
+	major=${r%%.*} r=${r#*.}
+	minor=${r%%[!0-9]*}
+	[ "$major" -lt "$1" ] || { [ "$major" -eq "$1" ] && [ "$minor" -lt "$2" ]; }
+}
 object_count() {
 	local k v
 	while read -r k v; do

@@ -546,7 +546,7 @@ objects_gone() { object_is rules 0 && object_is conns 0 && object_is keys 0; }
 # wait for the background passes to find those conntracks dead (up to 8
 # passes, one a second, for keys that large).
 case_named_netns_exit() {
-	local cli srv fam syns=2000 want t0 ms bound=${NETNS_EXIT_BOUND_MS:-6000}
+	local cli srv fam syns=2000 want least t0 ms bound=${NETNS_EXIT_BOUND_MS:-6000}
 	named_setup
 	ct_load_last
 	flood_topo
@@ -575,8 +575,17 @@ case_named_netns_exit() {
 	want=$((3 * $(ct_count "$srv" -p tcp --dport 80)))
 	[ "$want" -ge $((3 * syns)) ] ||
 		fail "only $((want / 3)) of $((2 * syns)) flood SYNs tracked"
-	busywait 20000 eval '[ "$(object_count conns)" -ge $want ]' ||
-		fail "expected $want connections counted, objects: $(objects | paste -s -d ' ')"
+	# Before 5.12 there is no polled grace period: a record is taken as
+	# dropped two jiffies after its packet, as upstream does (see
+	# cl_gp_passed() in kernel/compat.h), so a vCPU its host holds up for
+	# longer mid-packet leaves that connection uncounted, as upstream
+	# would; seen there under load, 2 of 9,759.  Exact from 5.12 on.
+	least=$want
+	kernel_before 5 12 && least=$((want - want / 100))
+	busywait 20000 eval '[ "$(object_count conns)" -ge $least ]' ||
+		fail "expected $want connections counted (at least $least), objects: $(objects | paste -s -d ' ')"
+	[ "$(object_count conns)" -ge "$want" ] ||
+		log "kernel $(uname -r): $(object_count conns) of $want connections counted (records taken as dropped after two jiffies)"
 	log "before: $(objects | paste -s -d ' '); conntrack $(ct_count "$srv")"
 	t0=$(uptime_ms)
 	ip -b - <<<"netns del $cli
