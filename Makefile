@@ -8,8 +8,8 @@
 #                        packet-path allocation (build/fault/<release>/)
 #   make check           everything: style/W=1/sparse builds, host tests,
 #                        the qemu suites on 6.1 and 6.12, the kernel matrix's
-#                        check (tests/matrix/run.sh check), the packages
-#                        (see README.md)
+#                        check (tests/matrix/run.sh check), ARM's (tests/
+#                        cross/run.sh check), the packages (see README.md)
 #   make demo            boot 6.1 in qemu and watch a limit being enforced
 #   make matrix          every kernel of tests/matrix/releases.conf (Debian
 #                        5.10 to 7.x, generic, cloud and rt), each built in a
@@ -28,8 +28,8 @@
 #                        (tests/cross); ARCH=arm64 or ARCH=arm for one
 #   make cross-check     make cross, then each architecture booted under qemu
 #                        TCG: e2e ours and in-tree, legacy and nft, stress
-#                        short ("make check" boots e2e ours once per
-#                        architecture)
+#                        short, and armmp-lpae's e2e on ours ("make check"
+#                        runs all but the in-tree boots and armmp-lpae's)
 #   make stress          the stress suite in qemu on every installed kernel:
 #                        SYN flood, connect races, teardown under load,
 #                        hostile rule data (tests/stress; its short form
