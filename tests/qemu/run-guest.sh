@@ -120,58 +120,75 @@ cmdline=(
 	mitigations=off
 	$extra_args
 )
-rm -f "$outdir/console.log" "$outdir/results.log" "$outdir/verdict"
-: >"$outdir/results.log"
-: >"$outdir/console.log"
+# boot_once: boot the guest, wait for it to end, set $verdict.
+boot_once() {
+	rm -f "$outdir/console.log" "$outdir/results.log" "$outdir/verdict"
+	: >"$outdir/results.log"
+	: >"$outdir/console.log"
 
-# shellcheck disable=SC2046  # the result channel's options, split on purpose
-qemu=(
-	"${TB_QEMU[@]}" -accel tcg,thread=multi -smp "$cpus" -m "$mem"
-	-nographic -monitor none -no-reboot -nic none
-	-serial "file:$outdir/console.log" $(testbed_result_qemu "$outdir/results.log")
-	-kernel "$vmlinuz" -initrd "$outdir/initrd.img"
-	-append "${cmdline[*]}"
-)
+	# shellcheck disable=SC2046  # the result channel's options, split on purpose
+	qemu=(
+		"${TB_QEMU[@]}" -accel tcg,thread=multi -smp "$cpus" -m "$mem"
+		-nographic -monitor none -no-reboot -nic none
+		-serial "file:$outdir/console.log" $(testbed_result_qemu "$outdir/results.log")
+		-kernel "$vmlinuz" -initrd "$outdir/initrd.img"
+		-append "${cmdline[*]}"
+	)
 
-start=$(date +%s.%N)
-timeout --kill-after=10 "$tmo" "${qemu[@]}" </dev/null >"$outdir/qemu.out" 2>&1 &
-qpid=$!
-if [ "$live_console" = 1 ]; then
-	tail -n +1 -s 0.2 -F --pid=$qpid "$outdir/console.log" 2>/dev/null >&2 &
-	tailc=$!
-fi
-if [ "$live_results" != 0 ]; then
-	if [ "$live_results" = all ]; then
-		show='^TESTBED-(PASS|FAIL) ' keep=-v
-	else
-		show='^(ok|not ok) ' keep=
+	start=$(date +%s.%N)
+	timeout --kill-after=10 "$tmo" "${qemu[@]}" </dev/null >"$outdir/qemu.out" 2>&1 &
+	qpid=$!
+	if [ "$live_console" = 1 ]; then
+		tail -n +1 -s 0.2 -F --pid=$qpid "$outdir/console.log" 2>/dev/null >&2 &
+		tailc=$!
 	fi
-	tail -n +1 -s 0.2 -F --pid=$qpid "$outdir/results.log" 2>/dev/null |
-		tr -d '\r' | grep --line-buffered $keep -E "$show" || true &
-	tailr=$!
-fi
-set +e
-wait $qpid
-qrc=$?
-set -e
-[ -n "${tailc:-}" ] && wait "$tailc" 2>/dev/null
-[ -n "${tailr:-}" ] && wait "$tailr" 2>/dev/null
-elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
-echo "$elapsed" >"$outdir/elapsed"
+	if [ "$live_results" != 0 ]; then
+		if [ "$live_results" = all ]; then
+			show='^TESTBED-(PASS|FAIL) ' keep=-v
+		else
+			show='^(ok|not ok) ' keep=
+		fi
+		tail -n +1 -s 0.2 -F --pid=$qpid "$outdir/results.log" 2>/dev/null |
+			tr -d '\r' | grep --line-buffered $keep -E "$show" || true &
+		tailr=$!
+	fi
+	set +e
+	wait $qpid
+	qrc=$?
+	set -e
+	[ -n "${tailc:-}" ] && wait "$tailc" 2>/dev/null
+	[ -n "${tailr:-}" ] && wait "$tailr" 2>/dev/null
+	elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
+	echo "$elapsed" >"$outdir/elapsed"
 
-# --- verdict
-tr -d '\r' <"$outdir/results.log" >"$outdir/results.txt"
-sentinel=$(grep -E "^TESTBED-(PASS|FAIL) $nonce" "$outdir/results.txt" | tail -n 1 || true)
-if [ "$sentinel" = "TESTBED-PASS $nonce" ]; then
-	verdict=pass
-elif [ -n "$sentinel" ]; then
-	verdict="fail: ${sentinel#TESTBED-FAIL $nonce }"
-elif [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
-	verdict="fail: timeout after ${tmo}s (hang?)"
-elif grep -q 'Kernel panic' "$outdir/console.log"; then
-	verdict="fail: $(grep -m1 -o 'Kernel panic.*' "$outdir/console.log" | tr -d '\r')"
-else
-	verdict="fail: guest ended without a verdict (qemu exit $qrc)"
+	# --- verdict
+	tr -d '\r' <"$outdir/results.log" >"$outdir/results.txt"
+	sentinel=$(grep -E "^TESTBED-(PASS|FAIL) $nonce" "$outdir/results.txt" | tail -n 1 || true)
+	if [ "$sentinel" = "TESTBED-PASS $nonce" ]; then
+		verdict=pass
+	elif [ -n "$sentinel" ]; then
+		verdict="fail: ${sentinel#TESTBED-FAIL $nonce }"
+	elif [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
+		verdict="fail: timeout after ${tmo}s (hang?)"
+	elif grep -q 'Kernel panic' "$outdir/console.log"; then
+		verdict="fail: $(grep -m1 -o 'Kernel panic.*' "$outdir/console.log" | tr -d '\r')"
+	else
+		verdict="fail: guest ended without a verdict (qemu exit $qrc)"
+	fi
+}
+
+# A kernel that crashes before /init has written a line (no "testbed:" on
+# the console: our module is not loaded yet) is booted once more.  Seen
+# with 7.3 under TCG: an int3 oops in sched_clock_cpu() while the kernel
+# unpacked the initramfs, as a static key was flipped (text patching racing
+# a timer interrupt): the kernel's own start, before anything of ours ran.
+rm -f "$outdir/console-crashed-boot.log"
+boot_once
+if [ "${verdict#fail: Kernel panic}" != "$verdict" ] &&
+	! grep -q '^testbed: ' <(tr -d '\r' <"$outdir/console.log"); then
+	cp "$outdir/console.log" "$outdir/console-crashed-boot.log"
+	echo "# run-guest: the kernel crashed before /init ran (${verdict#fail: }; console-crashed-boot.log): booting again"
+	boot_once
 fi
 echo "$verdict" >"$outdir/verdict"
 [ "$verdict" = pass ]
