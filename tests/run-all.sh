@@ -96,9 +96,10 @@ kernel_suites() {
 # The queue, longest first (warm times here): ARM (cross builds, then per
 # architecture the e2e suite and the stress short form under TCG, about
 # 17 min), the kernel matrix (one chroot per Debian release, each kernel
-# built there, about 14 min), each installed kernel's suites (about 12 min
-# each), the README and man page examples, the Debian packages (build,
-# install into a chroot, boot, remove), the fuzzer (60 s), the host suite.
+# built there, about 17 min beside ARM), each installed kernel's suites
+# (about 12 min each), the README and man page examples, the Debian
+# packages (build, install into a chroot, boot, remove), the fuzzer (60 s),
+# the host suite.
 jobs=(cross matrix)
 for kver in "${kernels[@]}"; do
 	jobs+=("kernel $kver")
